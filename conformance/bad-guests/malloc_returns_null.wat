@@ -1,0 +1,15 @@
+;; A module whose `malloc` always returns 0.
+;; expect-rule: init.malloc
+;; request: GET /
+(module
+  (memory (export "memory") 2)
+  (func (export "malloc") (param i32) (result i32) (i32.const 0))
+  (func (export "handle_zerobuf") (param $req i32) (result i32)
+    (i32.const 256))
+  ;; The response at 256 (three slots) and its strings; only what the first line names is wrong.
+  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 512) "\0a\00\00\00text/plain")
+  (data (i32.const 528) "\02\00\00\00ok")
+)

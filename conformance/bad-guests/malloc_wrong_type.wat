@@ -1,0 +1,15 @@
+;; A module whose `malloc` takes an i64, so the host cannot call it.
+;; expect-rule: module.exports
+;; request: GET /
+(module
+  (memory (export "memory") 2)
+  (func (export "malloc") (param i64) (result i32) (i32.const 65536))
+  (func (export "handle_zerobuf") (param $req i32) (result i32)
+    (i32.const 256))
+  ;; The response at 256 (three slots) and its strings; only what the first line names is wrong.
+  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 512) "\0a\00\00\00text/plain")
+  (data (i32.const 528) "\02\00\00\00ok")
+)

@@ -1,0 +1,203 @@
+//! The conformance runner: one named test per (guest, case), and one per bad guest.
+//!
+//! Guests come from `target/guests/manifest.json` (the Rust guests are built first when
+//! missing); a guest the manifest lists as skipped shows up as an ignored test whose kind is
+//! the reason. Cases come from `conformance/cases`, bad guests from `conformance/bad-guests`.
+//! Known failures are data (`conformance/known-failures.json`): a listed pair that fails
+//! passes, and a listed pair that passes fails. When `GOMODE_REPORT_DIR` is set the run also
+//! writes `report.json` and `report.md` there. Filter as usual, for example
+//! `cargo test -p conformance --test corpus -- rust-leaking::simd::dot_f64`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use conformance::{KnownFailure, workspace_root};
+use host::corpus::{self, Corpus, Mode};
+use host::report::{Outcome, Report, Status};
+use host::{GuestModule, Host, HostConfig, Request, Rule};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+type Outcomes = Arc<Mutex<Vec<Outcome>>>;
+
+fn record(outcomes: &Outcomes, outcome: Outcome) {
+    outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let trials = match trials() {
+        Ok(trials) => trials,
+        Err(err) => {
+            eprintln!("conformance: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (trials, outcomes) = trials;
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(dir) = std::env::var_os("GOMODE_REPORT_DIR") {
+        let report = Report { outcomes: outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone() };
+        let dir = PathBuf::from(dir);
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?))
+            .and_then(|()| std::fs::write(dir.join("report.md"), report.markdown()));
+        if let Err(err) = written {
+            eprintln!("conformance: cannot write the report to {}: {err}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    conclusion.exit_code()
+}
+
+fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
+    let root = workspace_root();
+    let manifest = conformance::manifest()?;
+    let corpus = Corpus::load(&root.join("conformance/cases"))?;
+    let known = Arc::new(conformance::known_failures()?);
+    for failure in known.iter() {
+        let built = manifest.guests.iter().any(|g| g.name == failure.guest);
+        if built && !corpus.entries.iter().any(|e| e.id() == failure.case) {
+            anyhow::bail!("known-failures.json lists `{}`, which is not a case", failure.case);
+        }
+    }
+    let host = Host::new(HostConfig { cache_dir: Some(root.join("target/wasmtime-cache")), ..HostConfig::default() })
+        .map_err(|err| anyhow::anyhow!("cannot start wasmtime: {err:#}"))?;
+    let outcomes: Outcomes = Arc::default();
+    let scratch = root.join("target/conformance/bodies");
+    let mut trials = Vec::new();
+
+    for skipped in &manifest.skipped {
+        record(
+            &outcomes,
+            Outcome {
+                guest: skipped.name.clone(),
+                area: "-".into(),
+                case: "-".into(),
+                status: Status::Skipped,
+                message: Some(skipped.reason.clone()),
+                reproduce: None,
+            },
+        );
+        trials.push(Trial::test(format!("{}::skipped", skipped.name), || Ok(())).with_kind(skipped.reason.clone()).with_ignored_flag(true));
+    }
+
+    let mut first_good: Option<PathBuf> = None;
+    for guest in &manifest.guests {
+        let Some(mode) = Mode::from_name(&guest.mode) else {
+            anyhow::bail!("guest `{}` has an unknown mode `{}`", guest.name, guest.mode);
+        };
+        let path = conformance::guests_dir().join(&guest.path);
+        first_good.get_or_insert(path.clone());
+        let module: Arc<OnceLock<Result<GuestModule, String>>> = Arc::default();
+        for entry in corpus.entries.iter().filter(|e| e.applies_to(mode)) {
+            let (host, module, path, outcomes, known, scratch) =
+                (host.clone(), module.clone(), path.clone(), outcomes.clone(), known.clone(), scratch.clone());
+            let (entry, guest_name) = (entry.clone(), guest.name.clone());
+            let name = format!("{}::{}", guest.name, entry.id());
+            trials.push(Trial::test(name, move || {
+                let module = module.get_or_init(|| host.load(&path).map_err(|err| err.to_string()));
+                let result = module.as_ref().map_err(Clone::clone).and_then(|m| corpus::run_case(m, &entry.case));
+                let listed = known.iter().find(|k: &&KnownFailure| k.guest == guest_name && k.case == entry.id());
+                let (status, message) = match (&result, listed) {
+                    (Ok(()), None) => (Status::Passed, None),
+                    (Err(message), None) => (Status::Failed, Some(message.clone())),
+                    (Err(_), Some(known)) => (Status::KnownFailure, Some(known.reason.clone())),
+                    (Ok(()), Some(known)) => (
+                        Status::Failed,
+                        Some(format!(
+                            "listed in known-failures.json ({}) but it passes now; remove the entry",
+                            known.reason
+                        )),
+                    ),
+                };
+                let reproduce = (status == Status::Failed).then(|| corpus::reproduce(&entry.case, &path, &scratch));
+                record(
+                    &outcomes,
+                    Outcome {
+                        guest: guest_name.clone(),
+                        area: entry.area.clone(),
+                        case: entry.case.name.clone(),
+                        status,
+                        message: message.clone(),
+                        reproduce: reproduce.clone(),
+                    },
+                );
+                match status {
+                    Status::Failed => Err(Failed::from(format!(
+                        "{}\nreproduce: {}",
+                        message.unwrap_or_default(),
+                        reproduce.unwrap_or_default()
+                    ))),
+                    _ => Ok(()),
+                }
+            }));
+        }
+    }
+
+    let good = first_good.ok_or_else(|| anyhow::anyhow!("the manifest lists no built guest"))?;
+    for fixture in bad_guests(&root.join("conformance/bad-guests"))? {
+        let host = host.clone();
+        let good = good.clone();
+        let name = format!("bad-guests::{}", fixture.name);
+        trials.push(Trial::test(name, move || check_bad_guest(&host, &fixture, &good).map_err(Failed::from)));
+    }
+    Ok((trials, outcomes))
+}
+
+/// A module under `conformance/bad-guests` that breaks exactly one rule.
+#[derive(Clone, Debug)]
+struct BadGuest {
+    name: String,
+    path: PathBuf,
+    rule: Rule,
+    request: Request,
+}
+
+/// Reads every `.wat` fixture and its `;; expect-rule:` and `;; request:` header lines.
+fn bad_guests(dir: &Path) -> anyhow::Result<Vec<BadGuest>> {
+    let mut fixtures = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    paths.sort();
+    for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "wat")) {
+        let text = std::fs::read_to_string(&path)?;
+        let header = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+        let rule = header(";; expect-rule:").and_then(Rule::from_id);
+        let request = header(";; request:").and_then(|r| r.split_once(' '));
+        let (Some(rule), Some((method, target))) = (rule, request) else {
+            anyhow::bail!("{} needs `;; expect-rule: <rule>` and `;; request: METHOD PATH` lines", path.display());
+        };
+        let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        fixtures.push(BadGuest { name, path, rule, request: Request::new(method, target) });
+    }
+    Ok(fixtures)
+}
+
+/// The bad guest must fail with its rule, fail the same way on a replaced instance, and leave
+/// the host able to serve a good guest afterwards.
+fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), String> {
+    let expect = |result: Result<String, host::GuestError>, attempt: &str| match result {
+        Ok(what) => Err(format!("{attempt}: expected a `{}` error, but {what}", fixture.rule)),
+        Err(error) if error.rule == fixture.rule && error.to_string().contains(fixture.rule.id()) => Ok(()),
+        Err(error) => Err(format!("{attempt}: expected rule `{}`, got: {error}", fixture.rule)),
+    };
+    match host.load(&fixture.path) {
+        Err(error) => expect(Err(error), "loading")?,
+        Ok(module) => {
+            let mut guest = module.guest();
+            let answered = |r: host::Response| format!("the guest answered {}", r.status);
+            expect(guest.call(&fixture.request).map(answered), "first call")?;
+            if fixture.rule.poisons_instance() {
+                expect(guest.call(&fixture.request).map(answered), "call on the replacement instance")?;
+                if guest.instances() != 2 {
+                    return Err(format!("expected 2 instances after the failure, found {}", guest.instances()));
+                }
+            }
+        }
+    }
+    let module = host.load(good).map_err(|e| e.to_string())?;
+    let response = module.guest().call(&Request::new("GET", "/")).map_err(|e| format!("the good guest failed afterwards: {e}"))?;
+    if response.status != 200 {
+        return Err(format!("the good guest answered {} afterwards", response.status));
+    }
+    Ok(())
+}
