@@ -134,6 +134,25 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         }
     }
 
+    let node = node_version();
+    for guest in &manifest.guests {
+        let path = conformance::guests_dir().join(&guest.path);
+        for (method, target, body, headers) in WORKER_REQUESTS {
+            let name = format!("worker-host::{}::{method} {target}", guest.name);
+            let trial = match &node {
+                Ok(_) => {
+                    let (host, path) = (host.clone(), path.clone());
+                    let mut request = Request::new(method, target);
+                    request.body = body.as_bytes().to_vec();
+                    request.headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    Trial::test(name, move || same_in_worker_host(&host, &path, &request).map_err(Failed::from))
+                }
+                Err(reason) => Trial::test(name, || Ok(())).with_kind(reason.clone()).with_ignored_flag(true),
+            };
+            trials.push(trial);
+        }
+    }
+
     let good = first_good.ok_or_else(|| anyhow::anyhow!("the manifest lists no built guest"))?;
     for fixture in bad_guests(&root.join("conformance/bad-guests"))? {
         let host = host.clone();
@@ -198,6 +217,53 @@ fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), S
     let response = module.guest().call(&Request::new("GET", "/")).map_err(|e| format!("the good guest failed afterwards: {e}"))?;
     if response.status != 200 {
         return Err(format!("the good guest answered {} afterwards", response.status));
+    }
+    Ok(())
+}
+
+/// Requests that `conformance/worker-host/worker-host.mjs` and the wasmtime host must answer
+/// identically: (method, path, body, headers).
+const WORKER_REQUESTS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    ("GET", "/", "", &[]),
+    ("GET", "/json?x=1", "", &[]),
+    ("GET", "/simd", "", &[]),
+    ("POST", "/simd/dot_f64", "a 3ff0000000000000,4000000000000000,4008000000000000\nb 4000000000000000,3fe0000000000000,c000000000000000\n", &[]),
+    ("POST", "/echo", "Grüß 🌍", &[("X-Test", "1"), ("Accept", "text/html")]),
+    ("GET", "/bytes/300", "", &[]),
+    ("GET", "/utf8", "", &[]),
+    ("GET", "/headers", "", &[]),
+    ("GET", "/counter", "", &[]),
+    ("GET", "/nope?x=1", "", &[]),
+];
+
+/// Node's version, or why the Worker-like host cannot run.
+fn node_version() -> Result<String, String> {
+    let output = std::process::Command::new("node").arg("--version").output().map_err(|_| "node not found".to_string())?;
+    if !output.status.success() {
+        return Err("node --version failed".into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The guest must give the same JSON under the Worker-like host as under wasmtime.
+fn same_in_worker_host(host: &Host, guest: &Path, request: &Request) -> Result<(), String> {
+    let module = host.load(guest).map_err(|e| e.to_string())?;
+    let expected = module.guest().call(request).map_err(|e| e.to_string())?.to_json();
+    let script = workspace_root().join("conformance/worker-host/worker-host.mjs");
+    let mut node = std::process::Command::new("node");
+    node.arg(script).arg(guest).args(["-X", &request.method, &request.path]);
+    node.arg("-d").arg(String::from_utf8_lossy(&request.body).as_ref());
+    for (name, value) in &request.headers {
+        node.arg("-H").arg(format!("{name}: {value}"));
+    }
+    let output = node.output().map_err(|e| format!("cannot run node: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("worker-host.mjs failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let actual: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("worker-host.mjs printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))?;
+    if actual != expected {
+        return Err(format!("the Worker-like host answered\n  {actual}\nbut wasmtime answered\n  {expected}"));
     }
     Ok(())
 }

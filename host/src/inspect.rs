@@ -16,7 +16,7 @@ use std::fmt;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use wasmparser::{
-    Encoding, ExternalKind, FuncType, KnownCustom, MemoryType, OperatorsReader, Parser, Payload,
+    Encoding, ExternalKind, FuncType, KnownCustom, Name, MemoryType, OperatorsReader, Parser, Payload,
     TypeRef, VisitOperator, VisitSimdOperator,
 };
 
@@ -224,6 +224,10 @@ pub struct ModuleInfo {
     pub worker_unsupported: Vec<String>,
     /// The imports a Worker provides only as stubs (see [`WORKER_WASI`]), as WASI names.
     pub worker_stubbed: Vec<String>,
+    /// Exports that wasm-ld wrapped as a command's (the name section calls the function
+    /// `<name>.command_export`): each call also runs the constructors and `__wasm_call_dtors`,
+    /// so the module is not a true reactor. Empty when there is no name section.
+    pub command_exports: Vec<String>,
 }
 
 /// A static ABI rule that the module breaks.
@@ -281,6 +285,10 @@ struct Collector {
     tables: Vec<String>,
     globals: Vec<String>,
     tags: Vec<String>,
+    /// Exported function indices by export name, and the functions the name section calls
+    /// `*.command_export`.
+    exported_functions: Vec<(String, u32)>,
+    command_export_functions: Vec<u32>,
 }
 
 impl Collector {
@@ -367,6 +375,7 @@ impl Collector {
                     let index = export.index as usize;
                     let (kind, ty) = match export.kind {
                         ExternalKind::Func | ExternalKind::FuncExact => {
+                            self.exported_functions.push((export.name.to_owned(), export.index));
                             let ty = match self.functions.get(index) {
                                 Some(type_index) => self.type_text(*type_index),
                                 None => format!("<function {index} does not exist>"),
@@ -399,6 +408,18 @@ impl Collector {
             }
             Payload::CustomSection(reader) => {
                 self.custom_sections.push(reader.name().to_owned());
+                if let KnownCustom::Name(names) = reader.as_known() {
+                    for name in names {
+                        if let Ok(Name::Function(map)) = name {
+                            for naming in map {
+                                let naming = naming?;
+                                if naming.name.ends_with(".command_export") {
+                                    self.command_export_functions.push(naming.index);
+                                }
+                            }
+                        }
+                    }
+                }
                 if let KnownCustom::Producers(fields) = reader.as_known() {
                     for field in fields {
                         let field = field?;
@@ -474,6 +495,12 @@ impl Collector {
             worker_compatible: worker_unsupported.is_empty(),
             worker_unsupported,
             worker_stubbed,
+            command_exports: self
+                .exported_functions
+                .iter()
+                .filter(|(_, index)| self.command_export_functions.contains(index))
+                .map(|(name, _)| name.clone())
+                .collect(),
         }
     }
 }
@@ -631,6 +658,7 @@ impl ModuleInfo {
             worker_compatible: false,
             worker_unsupported: Vec::new(),
             worker_stubbed: Vec::new(),
+            command_exports: Vec::new(),
         }
     }
 
@@ -883,6 +911,15 @@ impl fmt::Display for ModuleInfo {
             }
         }
 
+        if !self.command_exports.is_empty() {
+            writeln!(
+                f,
+                "\nNot a true reactor: wasm-ld wrapped these exports as a command's, so every call also runs \
+                 the constructors and `__wasm_call_dtors` (export `_initialize` to link a reactor): {}",
+                self.command_exports.join(", ")
+            )?;
+        }
+
         writeln!(f, "\nViolations:")?;
         let violations = self.violations();
         if violations.is_empty() {
@@ -1083,6 +1120,17 @@ mod tests {
         let info = inspect(&module(parts)).unwrap();
         assert_eq!(rules(&info), expected_rules);
         assert_eq!(info.violations()[0].message, first_message);
+    }
+
+    #[test]
+    fn command_export_wrappers_are_found_by_name() {
+        let info = inspect(&module(&[
+            GOOD_BODY,
+            r#"(func $gomode_abi_version.command_export (export "gomode_abi_version") (result i32) i32.const 1)"#,
+        ]))
+        .unwrap();
+        assert_eq!(info.command_exports, ["gomode_abi_version"]);
+        assert!(inspect(&module(&[GOOD_BODY])).unwrap().command_exports.is_empty());
     }
 
     #[test]

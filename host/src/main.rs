@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
 use host::corpus::{self, Corpus, Mode};
 use host::report::{Outcome, Report, Status};
@@ -181,25 +180,8 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("--- guest {name} ---\n{}", text.trim_end());
             }
         }
-        let mut headers = serde_json::Map::new();
-        for (name, value) in &response.headers {
-            let joined = match headers.get(name) {
-                Some(serde_json::Value::String(previous)) => format!("{previous}, {value}"),
-                _ => value.clone(),
-            };
-            headers.insert(name.clone(), joined.into());
-        }
         if args.json {
-            let mut object = serde_json::json!({
-                "status": response.status,
-                "content_type": response.content_type,
-                "headers": headers,
-            });
-            match std::str::from_utf8(response.body.as_bytes()) {
-                Ok(text) => object["body"] = text.into(),
-                Err(_) => object["body_base64"] = base64::engine::general_purpose::STANDARD.encode(response.body.as_bytes()).into(),
-            }
-            writeln!(stdout, "{object}")?;
+            writeln!(stdout, "{}", response.to_json())?;
         } else {
             writeln!(stdout, "HTTP/1.1 {}", response.status)?;
             writeln!(stdout, "content-type: {}", response.content_type)?;

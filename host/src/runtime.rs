@@ -144,6 +144,29 @@ pub struct Response {
     pub stderr: String,
 }
 
+impl Response {
+    /// The response as `gomode-host call --json` prints it: `status`, `content_type`, `headers`
+    /// (an object, repeated names joined by `, `), and `body` when the body is UTF-8 or
+    /// `body_base64` when it is not.
+    pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        let mut headers = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            let joined = match headers.get(name) {
+                Some(serde_json::Value::String(previous)) => format!("{previous}, {value}"),
+                _ => value.clone(),
+            };
+            headers.insert(name.clone(), joined.into());
+        }
+        let mut object = serde_json::json!({"status": self.status, "content_type": self.content_type, "headers": headers});
+        match std::str::from_utf8(self.body.as_bytes()) {
+            Ok(text) => object["body"] = text.into(),
+            Err(_) => object["body_base64"] = base64::engine::general_purpose::STANDARD.encode(self.body.as_bytes()).into(),
+        }
+        object
+    }
+}
+
 /// The engine, linker and limits shared by every guest a host loads.
 #[derive(Debug)]
 struct Shared {

@@ -1,0 +1,112 @@
+//! The reference app: every route of `conformance/ABI.md` §9, which every reference guest
+//! implements identically.
+
+use crate::simd;
+use crate::zerobuf::{Body, Request, Response};
+use std::fmt::Write;
+
+/// The greeting of `/` and `/json`, as on the seed page.
+const HELLO: &str = "Hello from GoMode!";
+
+/// The fixed multi-script text of `/utf8`.
+const UTF8_TEXT: &str = "Hello, world! Grüß Gott! Привет, мир! Γειά σου κόσμε! مرحبا بالعالم! שלום עולם! नमस्ते दुनिया! こんにちは世界! 你好，世界! 안녕하세요 세계! 🌍🚀✨";
+
+/// The largest body `/bytes/<n>` serves.
+const MAX_BYTES: usize = 16 << 20;
+
+/// Counts `handle_zerobuf` calls for `/counter`; wasm32-wasip1 guests are single-threaded.
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Routes one request by its path without the query.
+pub fn handle(request: &Request) -> Response {
+    let calls = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let route = request.route();
+    match route {
+        "/" => Response::text(200, HELLO),
+        "/json" => Response::json(format!(
+            r#"{{"message":{},"method":{},"path":{}}}"#,
+            json_string(HELLO),
+            json_string(&request.method),
+            json_string(route)
+        )),
+        "/simd" => simd::demo(),
+        "/echo" => echo(request),
+        "/utf8" => Response::new(200, "text/plain; charset=utf-8", Body::Text(UTF8_TEXT.into())),
+        "/headers" => Response { headers: "cache-control: no-store\nx-gomode-abi: 1\n", ..Response::text(200, "headers set") },
+        "/counter" => Response::text(200, calls.to_string()),
+        _ => {
+            if let Some(code) = route.strip_prefix("/status/") {
+                status(code)
+            } else if let Some(n) = route.strip_prefix("/bytes/") {
+                bytes(n)
+            } else if let Some(kernel) = route.strip_prefix("/simd/").and_then(simd::Kernel::from_name) {
+                if request.method == "POST" {
+                    simd::run(kernel, &request.body)
+                } else {
+                    Response::text(405, "method not allowed")
+                }
+            } else {
+                Response::text(404, format!("not found: {route}"))
+            }
+        }
+    }
+}
+
+/// `/echo`: what the guest decoded from every request slot.
+fn echo(request: &Request) -> Response {
+    let [slot4, slot5] = request.reserved_tags;
+    Response::json(format!(
+        r#"{{"method":{},"path":{},"body":{},"headers":{},"body_len":{},"slot4":"{slot4}","slot5":"{slot5}"}}"#,
+        json_string(&request.method),
+        json_string(&request.path),
+        json_string(&request.body),
+        json_string(&request.headers),
+        request.body.len(),
+    ))
+}
+
+/// `/status/<code>`: that status, or 400 for a code outside 100..=599.
+fn status(code: &str) -> Response {
+    match decimal(code).filter(|code| (100..=599).contains(code)) {
+        Some(code) => Response::text(code as i32, format!("status {code}")),
+        None => Response::text(400, format!("bad status code: {code:?}, want a decimal in 100..=599")),
+    }
+}
+
+/// `/bytes/<n>`: n bytes where byte i is `i % 251`, with the bytes tag.
+fn bytes(n: &str) -> Response {
+    match decimal(n).filter(|&n| n <= MAX_BYTES) {
+        Some(n) => {
+            let body = (0..n).map(|i| (i % 251) as u8).collect();
+            Response::new(200, "application/octet-stream", Body::Bytes(body))
+        }
+        None => Response::text(400, format!("bad byte count: {n:?}, want a decimal in 0..={MAX_BYTES}")),
+    }
+}
+
+/// Parses a plain decimal: ASCII digits only, no sign, no spaces.
+fn decimal(text: &str) -> Option<usize> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// `text` as a JSON string literal.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' => write!(out, "\\u{:04x}", u32::from(c)).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,152 @@
+//! The guest's side of the zerobuf layout: it reads the request slots the host wrote and lays
+//! out the response slots it returns.
+
+/// Tag of a null slot.
+const NULL: u8 = 0;
+/// Tag of an i32 slot.
+const I32: u8 = 2;
+/// Tag of a string slot.
+const STRING: u8 = 4;
+/// Tag of a bytes slot.
+const BYTES: u8 = 8;
+/// The size of one value slot.
+const SLOT: usize = 16;
+
+/// The request as decoded from slots 0 to 5.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path with its query, as in slot 1.
+    pub path: String,
+    pub body: String,
+    /// `name: value\n` lines.
+    pub headers: String,
+    /// The tag names of slots 4 and 5, which the ABI reserves and `/echo` reports.
+    pub reserved_tags: [&'static str; 2],
+}
+
+impl Request {
+    /// Decodes the six request slots at `base`.
+    ///
+    /// # Safety
+    /// `base` must point to six slots whose string payloads lie in memory, as the host writes them.
+    pub unsafe fn read(base: *const u8) -> Request {
+        // SAFETY: forwarded to the caller for each of the six slots.
+        let slot = |i: usize| unsafe { base.add(i * SLOT) };
+        // SAFETY: as above.
+        let text = |i: usize| unsafe { read_string(slot(i)) };
+        // SAFETY: as above.
+        let tag = |i: usize| tag_name(unsafe { *slot(i) });
+        Request { method: text(0), path: text(1), body: text(2), headers: text(3), reserved_tags: [tag(4), tag(5)] }
+    }
+
+    /// The path without its query, which is what routing uses.
+    pub fn route(&self) -> &str {
+        self.path.split_once('?').map_or(&self.path, |(path, _)| path)
+    }
+}
+
+/// Reads a string slot; any other tag reads as the empty string.
+///
+/// # Safety
+/// `slot` must point to a slot whose string payload, if it has one, lies in memory.
+unsafe fn read_string(slot: *const u8) -> String {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        if *slot != STRING {
+            return String::new();
+        }
+        let header = slot.add(4).cast::<u32>().read_unaligned() as usize as *const u8;
+        let len = header.cast::<u32>().read_unaligned() as usize;
+        String::from_utf8_lossy(std::slice::from_raw_parts(header.add(4), len)).into_owned()
+    }
+}
+
+/// The name of a tag, as `/echo` reports it.
+fn tag_name(tag: u8) -> &'static str {
+    ["null", "bool", "i32", "f64", "string", "array", "object", "bigint", "bytes"].get(usize::from(tag)).copied().unwrap_or("invalid")
+}
+
+/// A response body: text gets the string tag, anything else the bytes tag.
+#[derive(Debug)]
+pub enum Body {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A response before it is laid out in memory.
+#[derive(Debug)]
+pub struct Response {
+    pub status: i32,
+    pub content_type: &'static str,
+    pub body: Body,
+    /// `name: value\n` lines for slot 3; empty writes a null slot.
+    pub headers: &'static str,
+}
+
+impl Response {
+    /// A response with no headers.
+    pub fn new(status: i32, content_type: &'static str, body: Body) -> Response {
+        Response { status, content_type, body, headers: "" }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: i32, body: impl Into<String>) -> Response {
+        Response::new(status, "text/plain", Body::Text(body.into()))
+    }
+
+    /// An `application/json` response.
+    pub fn json(body: String) -> Response {
+        Response::new(200, "application/json", Body::Text(body))
+    }
+}
+
+/// Four response slots and their payloads in one 8-byte-aligned block, which must outlive the
+/// call that returned it.
+#[derive(Debug)]
+pub struct Encoded {
+    words: Vec<u64>,
+}
+
+impl Encoded {
+    /// Lays out `response`: slots 0 to 3, then the content type, body and header payloads, each
+    /// `[len: u32][bytes]` starting at a 4-byte boundary.
+    pub fn new(response: &Response) -> Encoded {
+        let (body_tag, body) = match &response.body {
+            Body::Text(text) => (STRING, text.as_bytes()),
+            Body::Bytes(bytes) => (BYTES, bytes.as_slice()),
+        };
+        let payloads = [response.content_type.as_bytes(), body, response.headers.as_bytes()];
+        let size = 4 * SLOT + payloads.iter().map(|p| (4 + p.len()).next_multiple_of(4)).sum::<usize>();
+        let mut encoded = Encoded { words: vec![0; size.div_ceil(8)] };
+        let base = encoded.base();
+        let bytes = encoded.bytes_mut();
+        bytes[0] = I32;
+        bytes[4..8].copy_from_slice(&response.status.to_le_bytes());
+        let mut next = 4 * SLOT;
+        let tags = [STRING, body_tag, if response.headers.is_empty() { NULL } else { STRING }];
+        for (i, (tag, payload)) in tags.into_iter().zip(payloads).enumerate() {
+            let slot = (i + 1) * SLOT;
+            bytes[slot] = tag;
+            if tag == NULL {
+                continue;
+            }
+            bytes[slot + 4..slot + 8].copy_from_slice(&((base + next) as u32).to_le_bytes());
+            bytes[next..next + 4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes[next + 4..next + 4 + payload.len()].copy_from_slice(payload);
+            next += (4 + payload.len()).next_multiple_of(4);
+        }
+        encoded
+    }
+
+    /// The address of slot 0, which `handle_zerobuf` returns.
+    pub fn base(&self) -> usize {
+        self.words.as_ptr() as usize
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.words.len() * 8;
+        // SAFETY: the words are initialized, and any byte pattern is a valid u8.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), len) }
+    }
+}

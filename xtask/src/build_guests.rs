@@ -1,0 +1,72 @@
+//! `cargo xtask build-guests`: builds every guest whose toolchain is present and writes
+//! `target/guests/manifest.json`, which the conformance runner reads.
+//!
+//! The manifest (schema 1) lists each built module with its family, language, mode, path
+//! (relative to the manifest), size and toolchain versions, and each guest not built with the
+//! reason. Guests left out by `--guests` are listed as skipped too, so a report never hides them.
+
+use anyhow::bail;
+use serde_json::{Value, json};
+use xshell::Shell;
+
+use crate::flags;
+use crate::guests::{FAMILIES, MODES};
+
+/// What a build produced: the manifest as written.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Families that were required on every machine but were skipped, with the reason.
+    pub missing_required: Vec<(String, String)>,
+}
+
+pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
+    for name in &flags.guests {
+        if !FAMILIES.iter().any(|family| family.name == name) {
+            let known: Vec<_> = FAMILIES.iter().map(|family| family.name).collect();
+            bail!("unknown guest `{name}`; the guests are {}", known.join(", "));
+        }
+    }
+    let dir = sh.current_dir().join("target/guests");
+    sh.create_dir(&dir)?;
+    let (mut built, mut skipped, mut missing_required) = (Vec::new(), Vec::new(), Vec::new());
+    for family in FAMILIES {
+        let skip = |reason: &str, skipped: &mut Vec<Value>| {
+            for mode in MODES {
+                let name = format!("{}-{mode}", family.name);
+                println!("build-guests: skipping {name}: {reason}");
+                skipped.push(json!({"name": name, "guest": family.name, "language": family.language, "mode": mode, "reason": reason}));
+            }
+        };
+        if !flags.guests.is_empty() && !flags.guests.iter().any(|name| name == family.name) {
+            skip("not selected by --guests", &mut skipped);
+            continue;
+        }
+        let toolchain = match (family.toolchain)(sh, flags.dry_run) {
+            Ok(toolchain) => toolchain,
+            Err(reason) => {
+                skip(&reason, &mut skipped);
+                if family.required {
+                    missing_required.push((family.name.to_string(), reason));
+                }
+                continue;
+            }
+        };
+        for mode in MODES {
+            let name = format!("{}-{mode}", family.name);
+            let file = format!("{name}.wasm");
+            let out = dir.join(&file);
+            println!("build-guests: building {name}");
+            (family.build)(sh, mode, &out, flags.dry_run)?;
+            let size = if flags.dry_run { 0 } else { std::fs::metadata(&out)?.len() };
+            let toolchain: serde_json::Map<_, _> =
+                toolchain.iter().map(|(tool, version)| (tool.clone(), Value::from(version.clone()))).collect();
+            built.push(json!({"name": name, "guest": family.name, "language": family.language, "mode": mode, "path": file, "size": size, "toolchain": toolchain}));
+        }
+    }
+    if !flags.dry_run {
+        let manifest = json!({"schema": 1, "guests": built, "skipped": skipped});
+        sh.write_file(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
+        println!("build-guests: wrote target/guests/manifest.json ({} built, {} skipped)", built.len(), skipped.len());
+    }
+    Ok(Outcome { missing_required })
+}

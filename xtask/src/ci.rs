@@ -1,0 +1,35 @@
+//! `cargo xtask ci`: everything CI checks, in order, stopping at the first failure.
+
+use anyhow::bail;
+use xshell::{Shell, cmd};
+
+use crate::guests::TARGET;
+use crate::{build_guests, conformance, flags};
+
+pub fn run(sh: &Shell, _flags: &flags::Ci) -> anyhow::Result<()> {
+    step("format");
+    cmd!(sh, "cargo fmt --all --check").run()?;
+    step("clippy");
+    cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
+    step("build guests");
+    let built = build_guests::run(sh, &flags::BuildGuests { guests: Vec::new(), dry_run: false })?;
+    if let Some((name, reason)) = built.missing_required.first() {
+        bail!("guest `{name}` can be built on every machine but was not: {reason}");
+    }
+    step("clippy (guests)");
+    for mode in crate::guests::MODES {
+        cmd!(sh, "cargo clippy --package guest-rust --target {TARGET} --features {mode} -- -D warnings").run()?;
+    }
+    step("tests");
+    // The corpus test runs once, in the conformance step, which also writes the report.
+    cmd!(sh, "cargo test --workspace --exclude conformance").run()?;
+    cmd!(sh, "cargo test --package conformance --lib --test tidy --test kernels_wasm").run()?;
+    step("conformance");
+    conformance::run(sh, &flags::Conformance { filter: None })?;
+    println!("ci: all checks passed");
+    Ok(())
+}
+
+fn step(name: &str) {
+    println!("\n==> ci: {name}");
+}
