@@ -73,10 +73,10 @@ pub fn manifest() -> anyhow::Result<Manifest> {
             .iter()
             .all(|name| manifest.guests.iter().any(|g| g.name == *name && guests_dir().join(&g.path).is_file()))
     };
-    if let Ok(manifest) = read_manifest(&path) {
-        if has_rust(&manifest) {
-            return Ok(manifest);
-        }
+    if let Ok(manifest) = read_manifest(&path)
+        && has_rust(&manifest)
+    {
+        return Ok(manifest);
     }
     eprintln!("conformance: the Rust guests are not built; running `cargo xtask build-guests --guests rust`");
     let status = Command::new(env!("CARGO"))

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(dir) = std::env::var_os("GOMODE_REPORT_DIR") {
         let report = Report { outcomes: outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone() };
-        let dir = PathBuf::from(dir);
+        // A relative folder is taken from the workspace root, not from this crate's folder.
+        let dir = workspace_root().join(dir);
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?))
             .and_then(|()| std::fs::write(dir.join("report.md"), report.markdown()));
@@ -78,7 +79,11 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                 reproduce: None,
             },
         );
-        trials.push(Trial::test(format!("{}::skipped", skipped.name), || Ok(())).with_kind(skipped.reason.clone()).with_ignored_flag(true));
+        trials.push(
+            Trial::test(format!("{}::skipped", skipped.name), || Ok(()))
+                .with_kind(skipped.reason.clone())
+                .with_ignored_flag(true),
+        );
     }
 
     let mut first_good: Option<PathBuf> = None;
@@ -214,20 +219,29 @@ fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), S
         }
     }
     let module = host.load(good).map_err(|e| e.to_string())?;
-    let response = module.guest().call(&Request::new("GET", "/")).map_err(|e| format!("the good guest failed afterwards: {e}"))?;
+    let response =
+        module.guest().call(&Request::new("GET", "/")).map_err(|e| format!("the good guest failed afterwards: {e}"))?;
     if response.status != 200 {
         return Err(format!("the good guest answered {} afterwards", response.status));
     }
     Ok(())
 }
 
+/// Header names and values of a request.
+type Headers = &'static [(&'static str, &'static str)];
+
 /// Requests that `conformance/worker-host/worker-host.mjs` and the wasmtime host must answer
 /// identically: (method, path, body, headers).
-const WORKER_REQUESTS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+const WORKER_REQUESTS: &[(&str, &str, &str, Headers)] = &[
     ("GET", "/", "", &[]),
     ("GET", "/json?x=1", "", &[]),
     ("GET", "/simd", "", &[]),
-    ("POST", "/simd/dot_f64", "a 3ff0000000000000,4000000000000000,4008000000000000\nb 4000000000000000,3fe0000000000000,c000000000000000\n", &[]),
+    (
+        "POST",
+        "/simd/dot_f64",
+        "a 3ff0000000000000,4000000000000000,4008000000000000\nb 4000000000000000,3fe0000000000000,c000000000000000\n",
+        &[],
+    ),
     ("POST", "/echo", "Grüß 🌍", &[("X-Test", "1"), ("Accept", "text/html")]),
     ("GET", "/bytes/300", "", &[]),
     ("GET", "/utf8", "", &[]),
@@ -238,7 +252,8 @@ const WORKER_REQUESTS: &[(&str, &str, &str, &[(&str, &str)])] = &[
 
 /// Node's version, or why the Worker-like host cannot run.
 fn node_version() -> Result<String, String> {
-    let output = std::process::Command::new("node").arg("--version").output().map_err(|_| "node not found".to_string())?;
+    let output =
+        std::process::Command::new("node").arg("--version").output().map_err(|_| "node not found".to_string())?;
     if !output.status.success() {
         return Err("node --version failed".into());
     }

@@ -33,9 +33,9 @@ fn any_f64() -> impl Strategy<Value = f64> {
 fn input() -> impl Strategy<Value = (Kernel, SimdInput)> {
     let kernel = proptest::sample::select(Kernel::ALL.to_vec());
     (kernel, 0..40usize).prop_flat_map(|(kernel, len)| {
-        let vec = proptest::collection::vec(any_f64(), len);
+        let vec = || proptest::collection::vec(any_f64(), len);
         let ints = proptest::collection::vec(any::<i32>(), len);
-        (Just(kernel), vec.clone(), vec, ints, any_f64(), any_f64()).prop_map(|(kernel, a, b, ints, s, t)| {
+        (Just(kernel), vec(), vec(), ints, any_f64(), any_f64()).prop_map(|(kernel, a, b, ints, s, t)| {
             let (mut input, hex) = (SimdInput::default(), |x: f64| format!("{:016x}", x.to_bits()));
             input.a = Some(VectorSpec::Literal(match kernel {
                 Kernel::SumI32 => ints.iter().map(|i| format!("{:08x}", *i as u32)).collect(),
@@ -61,13 +61,14 @@ fn wasm_kernels_agree_with_the_native_oracle() {
     let host = Host::new(HostConfig::default()).expect("wasmtime starts");
     for built in &manifest.guests {
         let module = host.load(&conformance::guests_dir().join(&built.path)).expect("the guest loads");
-        let mut guest = module.guest();
+        // The runner takes an `Fn`, and one long-lived instance serves every input.
+        let guest = std::cell::RefCell::new(module.guest());
         let mut runner = TestRunner::new(Config { cases: 300, failure_persistence: None, ..Config::default() });
         let result = runner.run(&input(), |(kernel, input)| {
             let path = format!("/simd/{}", kernel.name());
             let mut request = Request::new("POST", &path);
             request.body = corpus::simd_body(&path, &input).unwrap().into_bytes();
-            let response = guest.call(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let response = guest.borrow_mut().call(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let body = String::from_utf8_lossy(response.body.as_bytes()).into_owned();
             prop_assert_eq!(response.status, 200, "{}", body);
             let expected = corpus::oracle(kernel, &input).unwrap();

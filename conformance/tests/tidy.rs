@@ -66,7 +66,9 @@ fn abi_rules() -> BTreeSet<String> {
     text.split("`[")
         .skip(1)
         .filter_map(|rest| rest.split_once("]`").map(|(id, _)| id.to_owned()))
-        .filter(|id| id.contains('.') && id.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'))
+        .filter(|id| {
+            id.contains('.') && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+        })
         .collect()
 }
 
@@ -133,7 +135,8 @@ fn golden_simd_results_agree_with_the_oracle() {
         let golden: Vec<u64> = golden.iter().map(|h| u64::from_str_radix(h, 16).unwrap()).collect();
         let f64_values = kernel != kernels_rust::Kernel::SumI32;
         assert!(
-            golden.len() == oracle.len() && golden.iter().zip(&oracle).all(|(g, o)| corpus::same_bits(*g, *o, f64_values)),
+            golden.len() == oracle.len()
+                && golden.iter().zip(&oracle).all(|(g, o)| corpus::same_bits(*g, *o, f64_values)),
             "{}: the hand-worked result {golden:x?} differs from the oracle's {oracle:x?}",
             entry.id()
         );

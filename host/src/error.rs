@@ -186,9 +186,7 @@ mod tests {
         error.request = Some("GET /status/700".into());
         error.stderr = "panicked\n".into();
         let text = error.to_string();
-        assert!(text.starts_with(
-            "guest `bad` broke rule `response.status` on request `GET /status/700`: status 700"
-        ));
+        assert!(text.starts_with("guest `bad` broke rule `response.status` on request `GET /status/700`: status 700"));
         assert!(text.ends_with("--- guest stderr ---\npanicked"));
     }
 }

@@ -16,8 +16,8 @@ use std::fmt;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use wasmparser::{
-    Encoding, ExternalKind, FuncType, KnownCustom, Name, MemoryType, OperatorsReader, Parser, Payload,
-    TypeRef, VisitOperator, VisitSimdOperator,
+    Encoding, ExternalKind, FuncType, KnownCustom, MemoryType, Name, OperatorsReader, Parser, Payload, TypeRef,
+    VisitOperator, VisitSimdOperator,
 };
 
 /// The only import module the ABI allows.
@@ -252,16 +252,10 @@ pub fn inspect(wasm: &[u8]) -> Result<ModuleInfo, anyhow::Error> {
     let mut collector = Collector::default();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.context("malformed WebAssembly binary")?;
-        if let Payload::Version {
-            encoding: Encoding::Component,
-            ..
-        } = payload
-        {
+        if let Payload::Version { encoding: Encoding::Component, .. } = payload {
             return Ok(ModuleInfo::component(wasm.len()));
         }
-        collector
-            .payload(payload)
-            .context("malformed WebAssembly module")?;
+        collector.payload(payload).context("malformed WebAssembly module")?;
     }
     Ok(collector.finish(wasm.len()))
 }
@@ -393,11 +387,7 @@ impl Collector {
                         ExternalKind::Global => (ExternKind::Global, lookup(&self.globals, index)),
                         ExternalKind::Tag => (ExternKind::Tag, lookup(&self.tags, index)),
                     };
-                    self.exports.push(ExportInfo {
-                        name: export.name.to_owned(),
-                        kind,
-                        ty,
-                    });
+                    self.exports.push(ExportInfo { name: export.name.to_owned(), kind, ty });
                 }
             }
             Payload::CodeSectionStart { range, .. } => {
@@ -426,15 +416,10 @@ impl Collector {
                         let mut values = Vec::new();
                         for value in field.values {
                             let value = value?;
-                            values.push(ProducerValue {
-                                name: value.name.to_owned(),
-                                version: value.version.to_owned(),
-                            });
+                            values
+                                .push(ProducerValue { name: value.name.to_owned(), version: value.version.to_owned() });
                         }
-                        self.producers.push(ProducerField {
-                            name: field.name.to_owned(),
-                            values,
-                        });
+                        self.producers.push(ProducerField { name: field.name.to_owned(), values });
                     }
                 }
             }
@@ -460,12 +445,8 @@ impl Collector {
             (false, true) => InitExport::Start,
             (false, false) => InitExport::None,
         };
-        let declarations = self
-            .exports
-            .iter()
-            .filter(|export| DECLARATIONS.contains(&export.name.as_str()))
-            .cloned()
-            .collect();
+        let declarations =
+            self.exports.iter().filter(|export| DECLARATIONS.contains(&export.name.as_str())).cloned().collect();
         let mut worker_unsupported = Vec::new();
         let mut worker_stubbed = Vec::new();
         for import in &self.imports {
@@ -506,21 +487,12 @@ impl Collector {
 }
 
 fn lookup(texts: &[String], index: usize) -> String {
-    texts
-        .get(index)
-        .cloned()
-        .unwrap_or_else(|| format!("<index {index} does not exist>"))
+    texts.get(index).cloned().unwrap_or_else(|| format!("<index {index} does not exist>"))
 }
 
 /// Formats a function type as `(i32, i32) -> i32`, `() -> ()` or `(f64) -> (i32, i64)`.
 fn func_text(func: &FuncType) -> String {
-    let join = |types: &[wasmparser::ValType]| {
-        types
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let join = |types: &[wasmparser::ValType]| types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let params = join(func.params());
     match func.results() {
         [single] => format!("({params}) -> {single}"),
@@ -529,14 +501,9 @@ fn func_text(func: &FuncType) -> String {
 }
 
 fn table_text(table: &wasmparser::TableType) -> String {
-    let maximum = table
-        .maximum
-        .map_or("no maximum".to_owned(), |max| format!("maximum {max}"));
+    let maximum = table.maximum.map_or("no maximum".to_owned(), |max| format!("maximum {max}"));
     let index = if table.table64 { ", table64" } else { "" };
-    format!(
-        "{}, {} initial, {maximum}{index}",
-        table.element_type, table.initial
-    )
+    format!("{}, {} initial, {maximum}{index}", table.element_type, table.initial)
 }
 
 fn global_text(global: &wasmparser::GlobalType) -> String {
@@ -673,11 +640,7 @@ impl ModuleInfo {
             .iter()
             .filter(|f| f.name == field)
             .flat_map(|f| &f.values)
-            .map(|value| {
-                format!("{} {}", value.name, value.version)
-                    .trim_end()
-                    .to_owned()
-            })
+            .map(|value| format!("{} {}", value.name, value.version).trim_end().to_owned())
             .collect()
     }
 
@@ -699,21 +662,12 @@ impl ModuleInfo {
 
         match self.memories.len() {
             1 => {}
-            0 => violation(
-                "module.wasm",
-                "the module has no memory; exactly one 32-bit memory is required".to_owned(),
-            ),
-            count => violation(
-                "module.wasm",
-                format!("the module has {count} memories; exactly one is required"),
-            ),
+            0 => violation("module.wasm", "the module has no memory; exactly one 32-bit memory is required".to_owned()),
+            count => violation("module.wasm", format!("the module has {count} memories; exactly one is required")),
         }
         for (index, memory) in self.memories.iter().enumerate() {
             if memory.memory64 {
-                violation(
-                    "module.wasm",
-                    format!("memory {index} is a 64-bit memory (memory64); the ABI is wasm32"),
-                );
+                violation("module.wasm", format!("memory {index} is a 64-bit memory (memory64); the ABI is wasm32"));
             }
         }
 
@@ -729,23 +683,16 @@ impl ModuleInfo {
             } else if import.kind != ExternKind::Func {
                 violation(
                     "module.imports",
-                    format!(
-                        "import `{}::{}` is a {}, not a function",
-                        import.module, import.name, import.kind
-                    ),
+                    format!("import `{}::{}` is a {}, not a function", import.module, import.name, import.kind),
                 );
             }
         }
 
         match self.export("memory") {
-            None => violation(
-                "module.exports",
-                "missing export `memory` (a memory)".to_owned(),
-            ),
-            Some(export) if export.kind != ExternKind::Memory => violation(
-                "module.exports",
-                format!("export `memory` is a {}, expected a memory", export.kind),
-            ),
+            None => violation("module.exports", "missing export `memory` (a memory)".to_owned()),
+            Some(export) if export.kind != ExternKind::Memory => {
+                violation("module.exports", format!("export `memory` is a {}, expected a memory", export.kind))
+            }
             Some(_) => {}
         }
         for name in ["handle_zerobuf", "malloc"] {
@@ -764,23 +711,16 @@ impl ModuleInfo {
 
     /// Describes what is wrong with the function export `name` that must have type `expected`,
     /// or returns `None` when it is fine (or absent and optional).
-    fn function_export_problem(
-        &self,
-        name: &str,
-        expected: &str,
-        required: bool,
-    ) -> Option<String> {
+    fn function_export_problem(&self, name: &str, expected: &str, required: bool) -> Option<String> {
         match self.export(name) {
             None if required => Some(format!("missing export `{name}` of type {expected}")),
             None => None,
-            Some(export) if export.kind != ExternKind::Func => Some(format!(
-                "export `{name}` is a {}, expected a function of type {expected}",
-                export.kind
-            )),
-            Some(export) if export.ty != expected => Some(format!(
-                "export `{name}` has type {}, expected {expected}",
-                export.ty
-            )),
+            Some(export) if export.kind != ExternKind::Func => {
+                Some(format!("export `{name}` is a {}, expected a function of type {expected}", export.kind))
+            }
+            Some(export) if export.ty != expected => {
+                Some(format!("export `{name}` has type {}, expected {expected}", export.ty))
+            }
             Some(_) => None,
         }
     }
@@ -789,11 +729,7 @@ impl ModuleInfo {
 impl fmt::Display for ModuleInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.component {
-            writeln!(
-                f,
-                "Module: a WebAssembly component of {} bytes (not a core module)",
-                self.size
-            )?;
+            writeln!(f, "Module: a WebAssembly component of {} bytes (not a core module)", self.size)?;
         } else {
             writeln!(
                 f,
@@ -804,32 +740,17 @@ impl fmt::Display for ModuleInfo {
             writeln!(f, "\nExports:")?;
             let width = self.exports.iter().map(|e| e.name.len()).max().unwrap_or(0);
             for export in &self.exports {
-                writeln!(
-                    f,
-                    "  {:width$}  {:6}  {}",
-                    export.name,
-                    export.kind.name(),
-                    export.ty
-                )?;
+                writeln!(f, "  {:width$}  {:6}  {}", export.name, export.kind.name(), export.ty)?;
             }
             if self.exports.is_empty() {
                 writeln!(f, "  (none)")?;
             }
 
             writeln!(f, "\nImports:")?;
-            let names: Vec<String> = self
-                .imports
-                .iter()
-                .map(|i| format!("{}::{}", i.module, i.name))
-                .collect();
+            let names: Vec<String> = self.imports.iter().map(|i| format!("{}::{}", i.module, i.name)).collect();
             let width = names.iter().map(String::len).max().unwrap_or(0);
             for (import, name) in self.imports.iter().zip(&names) {
-                writeln!(
-                    f,
-                    "  {name:width$}  {:6}  {}",
-                    import.kind.name(),
-                    import.ty
-                )?;
+                writeln!(f, "  {name:width$}  {:6}  {}", import.kind.name(), import.ty)?;
             }
             if self.imports.is_empty() {
                 writeln!(f, "  (none)")?;
@@ -837,16 +758,8 @@ impl fmt::Display for ModuleInfo {
 
             writeln!(f, "\nMemory:")?;
             for (index, memory) in self.memories.iter().enumerate() {
-                let origin = if memory.imported {
-                    "imported"
-                } else {
-                    "defined"
-                };
-                writeln!(
-                    f,
-                    "  memory {index} ({origin}): {}",
-                    memory_info_text(memory)
-                )?;
+                let origin = if memory.imported { "imported" } else { "defined" };
+                writeln!(f, "  memory {index} ({origin}): {}", memory_info_text(memory))?;
             }
             if self.memories.is_empty() {
                 writeln!(f, "  (none)")?;
@@ -860,10 +773,7 @@ impl fmt::Display for ModuleInfo {
             }
 
             writeln!(f, "\nABI declarations:")?;
-            for (name, absent) in DECLARATIONS
-                .iter()
-                .zip(["version 1 assumed", "features 0 assumed"])
-            {
+            for (name, absent) in DECLARATIONS.iter().zip(["version 1 assumed", "features 0 assumed"]) {
                 match self.declarations.iter().find(|d| d.name == *name) {
                     Some(export) => writeln!(f, "  {name}: {} {}", export.kind, export.ty)?,
                     None => writeln!(f, "  {name}: absent ({absent})")?,
@@ -892,10 +802,7 @@ impl fmt::Display for ModuleInfo {
 
             writeln!(f, "\nWorker compatibility:")?;
             if self.worker_compatible {
-                writeln!(
-                    f,
-                    "  compatible: every import is offered by the Worker WASI subset"
-                )?;
+                writeln!(f, "  compatible: every import is offered by the Worker WASI subset")?;
             } else {
                 writeln!(f, "  NOT compatible; imports a Worker does not offer:")?;
                 for name in &self.worker_unsupported {
@@ -903,11 +810,7 @@ impl fmt::Display for ModuleInfo {
                 }
             }
             if !self.worker_stubbed.is_empty() {
-                writeln!(
-                    f,
-                    "  stubs only in a Worker (no real behaviour): {}",
-                    self.worker_stubbed.join(", ")
-                )?;
+                writeln!(f, "  stubs only in a Worker (no real behaviour): {}", self.worker_stubbed.join(", "))?;
             }
         }
 
@@ -963,11 +866,7 @@ mod tests {
         assert!(!info.component);
         assert_eq!(info.size, wasm.len());
         assert_eq!(info.violations(), []);
-        let export = |name: &str, kind, ty: &str| ExportInfo {
-            name: name.into(),
-            kind,
-            ty: ty.into(),
-        };
+        let export = |name: &str, kind, ty: &str| ExportInfo { name: name.into(), kind, ty: ty.into() };
         assert_eq!(
             info.exports,
             [
@@ -1008,22 +907,14 @@ mod tests {
     }
 
     #[rstest]
-    #[case::no_simd(
-        "(func (param i32) (result i32) local.get 0 i32.const 1 i32.add)",
-        false,
-        0
-    )]
+    #[case::no_simd("(func (param i32) (result i32) local.get 0 i32.const 1 i32.add)", false, 0)]
     #[case::v128_const_and_add(
         "(func (result i32) v128.const i32x4 1 2 3 4 v128.const i32x4 1 1 1 1 i32x4.add
          i32x4.extract_lane 0)",
         true,
         4
     )]
-    #[case::f64x2_load(
-        "(func (param i32) (result f64) local.get 0 v128.load f64x2.extract_lane 1)",
-        true,
-        2
-    )]
+    #[case::f64x2_load("(func (param i32) (result f64) local.get 0 v128.load f64x2.extract_lane 1)", true, 2)]
     #[case::relaxed_simd(
         "(func (param v128 v128) (result v128) local.get 0 local.get 1 i8x16.relaxed_swizzle)",
         true,
@@ -1142,32 +1033,14 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(info.violations(), []);
-        let names: Vec<_> = info
-            .declarations
-            .iter()
-            .map(|d| (d.name.as_str(), d.ty.as_str()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("gomode_abi_version", "() -> i32"),
-                ("gomode_abi_features", "() -> i32")
-            ]
-        );
+        let names: Vec<_> = info.declarations.iter().map(|d| (d.name.as_str(), d.ty.as_str())).collect();
+        assert_eq!(names, [("gomode_abi_version", "() -> i32"), ("gomode_abi_features", "() -> i32")]);
     }
 
     #[rstest]
-    #[case::initialize_only(
-        r#"(func (export "_initialize"))"#,
-        InitExport::Initialize,
-        Some("_initialize")
-    )]
+    #[case::initialize_only(r#"(func (export "_initialize"))"#, InitExport::Initialize, Some("_initialize"))]
     #[case::start_only(r#"(func (export "_start"))"#, InitExport::Start, Some("_start"))]
-    #[case::both(
-        r#"(func (export "_initialize")) (func (export "_start"))"#,
-        InitExport::Both,
-        Some("_initialize")
-    )]
+    #[case::both(r#"(func (export "_initialize")) (func (export "_start"))"#, InitExport::Both, Some("_initialize"))]
     #[case::none("", InitExport::None, None)]
     fn init_export(#[case] init: &str, #[case] expected: InitExport, #[case] runs: Option<&str>) {
         let info = inspect(&module(&[
@@ -1199,10 +1072,7 @@ mod tests {
         assert!(!info.worker_compatible);
         assert_eq!(
             info.worker_unsupported,
-            [
-                "wasi_snapshot_preview1::sock_accept",
-                "wasi_snapshot_preview1::path_remove_directory"
-            ]
+            ["wasi_snapshot_preview1::sock_accept", "wasi_snapshot_preview1::path_remove_directory"]
         );
         assert_eq!(info.worker_stubbed, ["clock_time_get"]);
     }
@@ -1216,10 +1086,8 @@ mod tests {
 
     #[test]
     fn every_worker_function_is_compatible_and_only_three_are_real() {
-        let imports: Vec<String> = WORKER_WASI
-            .iter()
-            .map(|name| format!(r#"(import "wasi_snapshot_preview1" "{name}" (func))"#))
-            .collect();
+        let imports: Vec<String> =
+            WORKER_WASI.iter().map(|name| format!(r#"(import "wasi_snapshot_preview1" "{name}" (func))"#)).collect();
         let mut parts: Vec<&str> = imports.iter().map(String::as_str).collect();
         parts.push(GOOD_BODY);
         let info = inspect(&module(&parts)).unwrap();
@@ -1238,24 +1106,14 @@ mod tests {
         let violations = info.violations();
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].rule, "module.wasm");
-        assert!(
-            violations[0]
-                .message
-                .contains("component, not a core module")
-        );
-        assert!(
-            info.to_string()
-                .contains("[module.wasm] the file is a WebAssembly component")
-        );
+        assert!(violations[0].message.contains("component, not a core module"));
+        assert!(info.to_string().contains("[module.wasm] the file is a WebAssembly component"));
     }
 
     #[test]
     fn non_wasm_and_truncated_input_are_errors() {
         let error = inspect(b"(module)").unwrap_err();
-        assert!(
-            error.to_string().contains("not a WebAssembly binary"),
-            "{error:#}"
-        );
+        assert!(error.to_string().contains("not a WebAssembly binary"), "{error:#}");
         let wasm = module(&[GOOD_BODY]);
         let error = inspect(&wasm[..wasm.len() - 3]).unwrap_err();
         assert!(error.to_string().contains("malformed"), "{error:#}");
@@ -1276,10 +1134,7 @@ mod tests {
         assert!(info.custom_sections.contains(&"gomode-note".to_owned()));
         assert_eq!(info.producer("language"), ["Rust"]);
         assert_eq!(info.producer("processed-by"), ["rustc 1.95.0", "clang 20"]);
-        assert!(
-            info.to_string()
-                .contains("producers processed-by: rustc 1.95.0, clang 20")
-        );
+        assert!(info.to_string().contains("producers processed-by: rustc 1.95.0, clang 20"));
     }
 
     #[test]

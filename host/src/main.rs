@@ -127,7 +127,8 @@ fn main() -> ExitCode {
 fn host(limits: &Limits) -> anyhow::Result<Host> {
     let cache_dir = (!limits.no_cache).then(cache_dir).flatten();
     let config = HostConfig {
-        deadline: Duration::try_from_secs_f64(limits.deadline).context("--deadline must be a positive number of seconds")?,
+        deadline: Duration::try_from_secs_f64(limits.deadline)
+            .context("--deadline must be a positive number of seconds")?,
         memory_limit: limits.memory_limit_mib << 20,
         cache_dir,
         ..HostConfig::default()
@@ -206,12 +207,18 @@ fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let host = host(&args.limits)?;
         host.load_bytes(&guest_name(&args.guest), &binary).and_then(|module| module.guest().start())
     } else {
-        Err(GuestError::new(&guest_name(&args.guest), host::Rule::ModuleWasm, "not started: the module breaks a module rule"))
+        Err(GuestError::new(
+            &guest_name(&args.guest),
+            host::Rule::ModuleWasm,
+            "not started: the module breaks a module rule",
+        ))
     };
     if args.json {
         let mut value = serde_json::to_value(&info)?;
         value["declared"] = match &declared {
-            Ok(d) => serde_json::json!({"version": d.version, "features": d.features, "response_headers": d.response_headers()}),
+            Ok(d) => {
+                serde_json::json!({"version": d.version, "features": d.features, "response_headers": d.response_headers()})
+            }
             Err(err) => serde_json::json!({"error": err.to_string()}),
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -248,7 +255,13 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| e.applies_to(mode))
         .filter(|e| args.case.as_ref().is_none_or(|filter| e.id().contains(filter.as_str())))
         .collect();
-    println!("checking {} ({} mode) against {} cases from {}", module.name(), mode.name(), entries.len(), args.corpus.display());
+    println!(
+        "checking {} ({} mode) against {} cases from {}",
+        module.name(),
+        mode.name(),
+        entries.len(),
+        args.corpus.display()
+    );
     let scratch = std::env::temp_dir().join("gomode-host-check");
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
@@ -274,7 +287,12 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     outcomes.sort_by(|a, b| (&a.area, &a.case).cmp(&(&b.area, &b.case)));
     for outcome in outcomes.iter().filter(|o| o.status == Status::Failed) {
-        println!("FAIL {}::{}\n  {}", outcome.area, outcome.case, outcome.message.as_deref().unwrap_or("").replace('\n', "\n  "));
+        println!(
+            "FAIL {}::{}\n  {}",
+            outcome.area,
+            outcome.case,
+            outcome.message.as_deref().unwrap_or("").replace('\n', "\n  ")
+        );
         if let Some(command) = &outcome.reproduce {
             println!("  reproduce: {command}");
         }

@@ -124,7 +124,8 @@ impl Report {
         if !skipped.is_empty() {
             out.push_str("\n## Skipped guests\n\n");
             for outcome in skipped {
-                let _ = writeln!(out, "- `{}`: {}", outcome.guest, outcome.message.as_deref().unwrap_or("no reason given"));
+                let _ =
+                    writeln!(out, "- `{}`: {}", outcome.guest, outcome.message.as_deref().unwrap_or("no reason given"));
             }
         }
         let failed: Vec<_> = self.outcomes.iter().filter(|o| o.status == Status::Failed).collect();
@@ -148,7 +149,14 @@ mod tests {
     use super::*;
 
     fn outcome(guest: &str, area: &str, status: Status) -> Outcome {
-        Outcome { guest: guest.into(), area: area.into(), case: "c".into(), status, message: Some("why".into()), reproduce: None }
+        Outcome {
+            guest: guest.into(),
+            area: area.into(),
+            case: "c".into(),
+            status,
+            message: Some("why".into()),
+            reproduce: None,
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Instance, Linker, Memory, Module, ResourceLimiter, Store, Trap,
-    TypedFunc, WasmBacktrace,
+    Cache, CacheConfig, Config, Engine, Instance, Linker, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc,
+    WasmBacktrace,
 };
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -51,12 +51,7 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig {
-            deadline: Duration::from_secs(5),
-            memory_limit: 1 << 30,
-            output_limit: 64 * 1024,
-            cache_dir: None,
-        }
+        HostConfig { deadline: Duration::from_secs(5), memory_limit: 1 << 30, output_limit: 64 * 1024, cache_dir: None }
     }
 }
 
@@ -158,10 +153,13 @@ impl Response {
             };
             headers.insert(name.clone(), joined.into());
         }
-        let mut object = serde_json::json!({"status": self.status, "content_type": self.content_type, "headers": headers});
+        let mut object =
+            serde_json::json!({"status": self.status, "content_type": self.content_type, "headers": headers});
         match std::str::from_utf8(self.body.as_bytes()) {
             Ok(text) => object["body"] = text.into(),
-            Err(_) => object["body_base64"] = base64::engine::general_purpose::STANDARD.encode(self.body.as_bytes()).into(),
+            Err(_) => {
+                object["body_base64"] = base64::engine::general_purpose::STANDARD.encode(self.body.as_bytes()).into()
+            }
         }
         object
     }
@@ -223,8 +221,8 @@ impl Host {
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<GuestModule, GuestError> {
         let binary = wat::parse_bytes(bytes)
             .map_err(|err| GuestError::new(name, Rule::ModuleWasm, format!("not WebAssembly: {err}")))?;
-        let info = inspect::inspect(&binary)
-            .map_err(|err| GuestError::new(name, Rule::ModuleWasm, format!("{err:#}")))?;
+        let info =
+            inspect::inspect(&binary).map_err(|err| GuestError::new(name, Rule::ModuleWasm, format!("{err:#}")))?;
         if let Some(violation) = info.violations().into_iter().next() {
             let rule = Rule::from_id(violation.rule).unwrap_or(Rule::ModuleWasm);
             return Err(GuestError::new(name, rule, violation.message));
@@ -416,15 +414,15 @@ impl Live {
                 return Err(fail(&mut store, rule, message));
             }
         };
-        let exports = Exports::get(&mut store, &instance)
-            .map_err(|message| fail(&mut store, Rule::ModuleExports, message))?;
-        if let Some(init) = &exports.init {
-            if let Err(err) = init.call(&mut store, ()) {
-                let exited_cleanly = matches!(err.downcast_ref::<I32Exit>(), Some(I32Exit(0)));
-                if !exited_cleanly {
-                    let (rule, message) = classify(&mut store, err, Phase::Init, config);
-                    return Err(fail(&mut store, rule, message));
-                }
+        let exports =
+            Exports::get(&mut store, &instance).map_err(|message| fail(&mut store, Rule::ModuleExports, message))?;
+        if let Some(init) = &exports.init
+            && let Err(err) = init.call(&mut store, ())
+        {
+            let exited_cleanly = matches!(err.downcast_ref::<I32Exit>(), Some(I32Exit(0)));
+            if !exited_cleanly {
+                let (rule, message) = classify(&mut store, err, Phase::Init, config);
+                return Err(fail(&mut store, rule, message));
             }
         }
         let declared = match read_declarations(&mut store, &exports) {
@@ -459,11 +457,7 @@ impl Live {
     }
 
     fn config(&self) -> HostConfig {
-        HostConfig {
-            deadline: self.deadline,
-            memory_limit: self.memory_limit,
-            ..HostConfig::default()
-        }
+        HostConfig { deadline: self.deadline, memory_limit: self.memory_limit, ..HostConfig::default() }
     }
 
     /// Asks the guest's `malloc` for a scratch area of at least `len` bytes and checks it.
@@ -482,7 +476,9 @@ impl Live {
             return Err(self.error(Rule::InitMalloc, format!("malloc({len}) returned null")));
         }
         if ptr % 8 != 0 {
-            return Err(self.error(Rule::InitMalloc, format!("malloc({len}) returned {ptr:#x}, which is not 8-byte aligned")));
+            return Err(
+                self.error(Rule::InitMalloc, format!("malloc({len}) returned {ptr:#x}, which is not 8-byte aligned"))
+            );
         }
         if u64::from(ptr) + u64::from(len) > memory_len {
             return Err(self.error(
@@ -512,7 +508,9 @@ impl Live {
             }
             Ok(encoder.finish())
         });
-        encoded.map_err(|err| self.error(Rule::InitMalloc, format!("the request cannot be laid out in the scratch area: {err}")))
+        encoded.map_err(|err| {
+            self.error(Rule::InitMalloc, format!("the request cannot be laid out in the scratch area: {err}"))
+        })
     }
 
     fn serve(&mut self, request: &Request) -> Result<Response, GuestError> {
@@ -520,16 +518,16 @@ impl Live {
         self.store.data().stderr.take();
         let mut encoded = self.encode(request)?;
         if encoded.len() > self.scratch_len as usize {
-            let wanted = u32::try_from(encoded.len())
-                .ok()
-                .and_then(u32::checked_next_power_of_two)
-                .ok_or_else(|| self.error(Rule::InitMalloc, format!("a {}-byte request does not fit in wasm32", encoded.len())))?;
+            let wanted =
+                u32::try_from(encoded.len()).ok().and_then(u32::checked_next_power_of_two).ok_or_else(|| {
+                    self.error(Rule::InitMalloc, format!("a {}-byte request does not fit in wasm32", encoded.len()))
+                })?;
             self.grow_scratch(wanted)?;
             encoded = self.encode(request)?;
         }
-        self.memory
-            .write(&mut self.store, self.scratch as usize, &encoded)
-            .map_err(|err| self.error(Rule::InitMalloc, format!("the scratch area is no longer inside memory: {err}")))?;
+        self.memory.write(&mut self.store, self.scratch as usize, &encoded).map_err(|err| {
+            self.error(Rule::InitMalloc, format!("the scratch area is no longer inside memory: {err}"))
+        })?;
         self.store.set_epoch_deadline(self.deadline_ticks);
         let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
             Ok(ptr) => ptr as u32,
@@ -599,18 +597,24 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 
 fn read_declarations(store: &mut Store<State>, exports: &Exports) -> Result<Declared, (Rule, String)> {
     let mut call = |func: &Option<TypedFunc<(), i32>>, default: i32| match func {
-        Some(func) => func.call(&mut *store, ()).map_err(|err| {
-            (Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))
-        }),
+        Some(func) => func
+            .call(&mut *store, ())
+            .map_err(|err| (Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))),
         None => Ok(default),
     };
     let version = call(&exports.version, ABI_VERSION)?;
     let features = call(&exports.features, 0)?;
     if version != ABI_VERSION {
-        return Err((Rule::ModuleDeclarations, format!("gomode_abi_version() returned {version}; this host speaks version {ABI_VERSION}")));
+        return Err((
+            Rule::ModuleDeclarations,
+            format!("gomode_abi_version() returned {version}; this host speaks version {ABI_VERSION}"),
+        ));
     }
     if features & !FEATURE_RESPONSE_HEADERS != 0 {
-        return Err((Rule::ModuleDeclarations, format!("gomode_abi_features() returned {features:#x}; only bit 0 (response headers) is defined")));
+        return Err((
+            Rule::ModuleDeclarations,
+            format!("gomode_abi_features() returned {features:#x}; only bit 0 (response headers) is defined"),
+        ));
     }
     Ok(Declared { version, features })
 }
@@ -620,7 +624,10 @@ fn classify(store: &mut Store<State>, err: wasmtime::Error, phase: Phase, config
     if let Some(desired) = store.data_mut().limiter.refused.take() {
         return (
             Rule::CallMemory,
-            format!("tried to grow linear memory to {desired} bytes, over the host's limit of {} bytes", config.memory_limit),
+            format!(
+                "tried to grow linear memory to {desired} bytes, over the host's limit of {} bytes",
+                config.memory_limit
+            ),
         );
     }
     if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
@@ -634,7 +641,10 @@ fn classify(store: &mut Store<State>, err: wasmtime::Error, phase: Phase, config
     let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| format!("\n{bt}")).unwrap_or_default();
     let trap = match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
-            return (Rule::CallDeadline, format!("did not return within the {:?} deadline{backtrace}", config.deadline));
+            return (
+                Rule::CallDeadline,
+                format!("did not return within the {:?} deadline{backtrace}", config.deadline),
+            );
         }
         Some(Trap::StackOverflow) => "stack overflow (call stack exhausted)".to_owned(),
         Some(trap) => format!("trap: {trap}"),
@@ -657,12 +667,16 @@ pub fn read_response(memory: &[u8], base: u32, declared: Declared) -> Result<Par
     if end > memory.len() as u64 {
         return Err((
             Rule::ResponsePointer,
-            format!("the response at {base:#x} needs {slots} slots up to {end:#x}, but memory is {} bytes", memory.len()),
+            format!(
+                "the response at {base:#x} needs {slots} slots up to {end:#x}, but memory is {} bytes",
+                memory.len()
+            ),
         ));
     }
     let slot = |i: u32| base + i * zerobuf::SLOT_SIZE;
     let wrong = |rule: Rule, what: &str, i: u32, expected: &str, found: u8| {
-        let found = Tag::from_u8(found).map_or_else(|| format!("unknown tag {found}"), |t| format!("tag {found} ({})", t.name()));
+        let found = Tag::from_u8(found)
+            .map_or_else(|| format!("unknown tag {found}"), |t| format!("tag {found} ({})", t.name()));
         (rule, format!("slot {i} ({what}) has {found}; expected {expected}"))
     };
     let payload_error = |err: ZbError| match err {
@@ -676,7 +690,8 @@ pub fn read_response(memory: &[u8], base: u32, declared: Declared) -> Result<Par
     }
     let code = status.a as i32;
     if !(100..=599).contains(&code) {
-        let why = if code == -1 { " (-1 asks for an outbound fetch, which ABI version 1 hosts do not offer)" } else { "" };
+        let why =
+            if code == -1 { " (-1 asks for an outbound fetch, which ABI version 1 hosts do not offer)" } else { "" };
         return Err((Rule::ResponseStatus, format!("status {code} is outside 100..=599{why}")));
     }
 
@@ -689,7 +704,9 @@ pub fn read_response(memory: &[u8], base: u32, declared: Declared) -> Result<Par
     let body_slot = zerobuf::read_slot(memory, slot(2)).map_err(payload_error)?;
     let body = match Tag::from_u8(body_slot.tag) {
         Some(Tag::String) => Body::Text(zerobuf::read_string(memory, slot(2)).map_err(payload_error)?.to_owned()),
-        Some(Tag::Bytes) => Body::Bytes(zerobuf::read_bytes_or_string(memory, slot(2)).map_err(payload_error)?.1.to_vec()),
+        Some(Tag::Bytes) => {
+            Body::Bytes(zerobuf::read_bytes_or_string(memory, slot(2)).map_err(payload_error)?.1.to_vec())
+        }
         _ => return Err(wrong(Rule::ResponseBody, "body", 2, "tag 4 (string) or 8 (bytes)", body_slot.tag)),
     };
 
@@ -738,11 +755,7 @@ mod tests {
     #[test]
     fn header_lines_are_lowercased_sorted_and_combined() {
         let mut request = Request::new("GET", "/");
-        request.headers = vec![
-            ("X-B".into(), "2".into()),
-            ("accept".into(), "*/*".into()),
-            ("x-b".into(), "3".into()),
-        ];
+        request.headers = vec![("X-B".into(), "2".into()), ("accept".into(), "*/*".into()), ("x-b".into(), "3".into())];
         assert_eq!(request.header_lines(), "accept: */*\nx-b: 2, 3\n");
         assert_eq!(Request::new("GET", "/").header_lines(), "");
     }

@@ -58,17 +58,8 @@ pub enum Tag {
 
 impl Tag {
     /// Every tag, in numeric order.
-    pub const ALL: [Tag; 9] = [
-        Tag::Null,
-        Tag::Bool,
-        Tag::I32,
-        Tag::F64,
-        Tag::String,
-        Tag::Array,
-        Tag::Object,
-        Tag::BigInt,
-        Tag::Bytes,
-    ];
+    pub const ALL: [Tag; 9] =
+        [Tag::Null, Tag::Bool, Tag::I32, Tag::F64, Tag::String, Tag::Array, Tag::Object, Tag::BigInt, Tag::Bytes];
 
     /// Converts a tag byte, or returns `None` for a byte that is not a zerobuf tag.
     pub fn from_u8(byte: u8) -> Option<Tag> {
@@ -247,29 +238,15 @@ impl ZbError {
             ZbError::OutOfBounds { what: "slot", .. } => "response.pointer",
             ZbError::OutOfBounds { .. } => "response.bounds",
             ZbError::InvalidUtf8 { .. } => "response.utf8",
-            ZbError::WrongTag { .. } | ZbError::UnknownTag { .. } | ZbError::InvalidBool { .. } => {
-                "zerobuf.tag"
-            }
-            ZbError::TooDeep { .. }
-            | ZbError::TooManyValues { .. }
-            | ZbError::LenExceedsCap { .. } => "zerobuf.shape",
+            ZbError::WrongTag { .. } | ZbError::UnknownTag { .. } | ZbError::InvalidBool { .. } => "zerobuf.tag",
+            ZbError::TooDeep { .. } | ZbError::TooManyValues { .. } | ZbError::LenExceedsCap { .. } => "zerobuf.shape",
         }
     }
 }
 
 /// Returns `len` bytes at `addr`, or an out-of-bounds error naming `what`.
-fn bytes_at<'m>(
-    mem: &'m [u8],
-    what: &'static str,
-    addr: u64,
-    len: u64,
-) -> Result<&'m [u8], ZbError> {
-    let out_of_bounds = || ZbError::OutOfBounds {
-        what,
-        addr,
-        len,
-        mem_len: mem.len(),
-    };
+fn bytes_at<'m>(mem: &'m [u8], what: &'static str, addr: u64, len: u64) -> Result<&'m [u8], ZbError> {
+    let out_of_bounds = || ZbError::OutOfBounds { what, addr, len, mem_len: mem.len() };
     let end = addr.checked_add(len).ok_or_else(out_of_bounds)?;
     let start = usize::try_from(addr).map_err(|_| out_of_bounds())?;
     let end = usize::try_from(end).map_err(|_| out_of_bounds())?;
@@ -287,11 +264,7 @@ fn slot_at(mem: &[u8], what: &'static str, addr: u64) -> Result<RawSlot, ZbError
     a.copy_from_slice(&bytes[4..8]);
     let mut b = [0; 8];
     b.copy_from_slice(&bytes[8..16]);
-    Ok(RawSlot {
-        tag: bytes[0],
-        a: u32::from_le_bytes(a),
-        b: u64::from_le_bytes(b),
-    })
+    Ok(RawSlot { tag: bytes[0], a: u32::from_le_bytes(a), b: u64::from_le_bytes(b) })
 }
 
 /// Reads the raw slot at `addr` without interpreting its tag.
@@ -357,11 +330,7 @@ pub fn read_i32(mem: &[u8], slot_addr: u32) -> Result<i32, ZbError> {
 
 fn wrong_or_unknown(addr: u32, expected: &'static str, found: u8) -> ZbError {
     match Tag::from_u8(found) {
-        Some(_) => ZbError::WrongTag {
-            addr,
-            expected,
-            found,
-        },
+        Some(_) => ZbError::WrongTag { addr, expected, found },
         None => ZbError::UnknownTag { addr, tag: found },
     }
 }
@@ -372,11 +341,7 @@ pub fn read_value(mem: &[u8], addr: u32) -> Result<Value<'_>, ZbError> {
     // Every value occupies its own 16-byte slot in a well-formed layout, so a memory cannot
     // hold more distinct values than this; reaching it means containers share contents.
     let limit = (mem.len() / SLOT_SIZE as usize) as u64;
-    let mut reader = Reader {
-        mem,
-        budget: limit,
-        limit,
-    };
+    let mut reader = Reader { mem, budget: limit, limit };
     reader.value(addr, slot, 0)
 }
 
@@ -391,14 +356,8 @@ struct Reader<'m> {
 
 impl<'m> Reader<'m> {
     fn value(&mut self, addr: u32, slot: RawSlot, depth: u32) -> Result<Value<'m>, ZbError> {
-        self.budget = self
-            .budget
-            .checked_sub(1)
-            .ok_or(ZbError::TooManyValues { limit: self.limit })?;
-        let tag = Tag::from_u8(slot.tag).ok_or(ZbError::UnknownTag {
-            addr,
-            tag: slot.tag,
-        })?;
+        self.budget = self.budget.checked_sub(1).ok_or(ZbError::TooManyValues { limit: self.limit })?;
+        let tag = Tag::from_u8(slot.tag).ok_or(ZbError::UnknownTag { addr, tag: slot.tag })?;
         Ok(match tag {
             Tag::Null => Value::Null,
             Tag::Bool => match slot.a {
@@ -416,21 +375,13 @@ impl<'m> Reader<'m> {
             Tag::Bytes => Value::Bytes(len_prefixed(self.mem, Tag::Bytes, slot.a)?),
             Tag::Array => {
                 if depth >= MAX_DEPTH {
-                    return Err(ZbError::TooDeep {
-                        addr,
-                        limit: MAX_DEPTH,
-                    });
+                    return Err(ZbError::TooDeep { addr, limit: MAX_DEPTH });
                 }
                 let (store, len) = self.store("array", slot.a)?;
                 let first = u64::from(store) + 8;
                 // Checking the whole element range first bounds the allocation below by the
                 // memory size, whatever length the guest claims.
-                bytes_at(
-                    self.mem,
-                    "array element",
-                    first,
-                    u64::from(len) * u64::from(SLOT_SIZE),
-                )?;
+                bytes_at(self.mem, "array element", first, u64::from(len) * u64::from(SLOT_SIZE))?;
                 let mut items = Vec::with_capacity(len as usize);
                 for i in 0..u64::from(len) {
                     let at = first + i * u64::from(SLOT_SIZE);
@@ -441,30 +392,17 @@ impl<'m> Reader<'m> {
             }
             Tag::Object => {
                 if depth >= MAX_DEPTH {
-                    return Err(ZbError::TooDeep {
-                        addr,
-                        limit: MAX_DEPTH,
-                    });
+                    return Err(ZbError::TooDeep { addr, limit: MAX_DEPTH });
                 }
                 let (store, count) = self.store("object", slot.a)?;
                 let first = u64::from(store) + 8;
-                bytes_at(
-                    self.mem,
-                    "object entry",
-                    first,
-                    u64::from(count) * u64::from(ENTRY_SIZE),
-                )?;
+                bytes_at(self.mem, "object entry", first, u64::from(count) * u64::from(ENTRY_SIZE))?;
                 let mut entries = Vec::with_capacity(count as usize);
                 for i in 0..u64::from(count) {
                     let at = first + i * u64::from(ENTRY_SIZE);
                     let key_ptr = u32_at(self.mem, "object entry", at)?;
                     let key_len = u32_at(self.mem, "object entry", at + 4)?;
-                    let key_bytes = bytes_at(
-                        self.mem,
-                        "object key",
-                        u64::from(key_ptr),
-                        u64::from(key_len),
-                    )?;
+                    let key_bytes = bytes_at(self.mem, "object key", u64::from(key_ptr), u64::from(key_len))?;
                     let key = utf8_at(key_bytes, u64::from(key_ptr))?;
                     let value_at = at + 8;
                     let element = slot_at(self.mem, "object entry", value_at)?;
@@ -486,12 +424,7 @@ impl<'m> Reader<'m> {
         let cap = u32_at(self.mem, header_what, u64::from(store))?;
         let len = u32_at(self.mem, header_what, u64::from(store) + 4)?;
         if len > cap {
-            return Err(ZbError::LenExceedsCap {
-                what,
-                addr: store,
-                len,
-                cap,
-            });
+            return Err(ZbError::LenExceedsCap { what, addr: store, len, cap });
         }
         Ok((store, len))
     }
@@ -564,11 +497,7 @@ impl Encoder {
         if end > ADDRESS_SPACE {
             return Err(EncodeError::AddressSpace { end });
         }
-        Ok(Encoder {
-            base,
-            slots,
-            buf: vec![0; slots_len as usize],
-        })
+        Ok(Encoder { base, slots, buf: vec![0; slots_len as usize] })
     }
 
     /// The guest address of the first slot.
@@ -597,10 +526,7 @@ impl Encoder {
     /// On error nothing observable changes.
     pub fn set(&mut self, index: u32, value: &Value<'_>) -> Result<(), EncodeError> {
         if index >= self.slots {
-            return Err(EncodeError::SlotIndex {
-                index,
-                slots: self.slots,
-            });
+            return Err(EncodeError::SlotIndex { index, slots: self.slots });
         }
         let end = self.data_end(value)?;
         if end > ADDRESS_SPACE {
@@ -768,15 +694,9 @@ mod tests {
 
     /// Parses a hex string with optional whitespace and `|` separators into bytes.
     fn hex(text: &str) -> Vec<u8> {
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(|b| !b.is_ascii_whitespace() && *b != b'|')
-            .collect();
+        let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'|').collect();
         assert_eq!(digits.len() % 2, 0, "odd number of hex digits in {text:?}");
-        digits
-            .chunks(2)
-            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-            .collect()
+        digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap()).collect()
     }
 
     /// Encodes `value` into slot 0 of a one-slot block at `base`.
@@ -796,10 +716,7 @@ mod tests {
 
     #[test]
     fn tag_bytes_and_names_match_the_layout() {
-        let names: Vec<_> = Tag::ALL
-            .iter()
-            .map(|tag| (*tag as u8, tag.name()))
-            .collect();
+        let names: Vec<_> = Tag::ALL.iter().map(|tag| (*tag as u8, tag.name())).collect();
         assert_eq!(
             names,
             [
@@ -831,24 +748,12 @@ mod tests {
     #[case::i32_positive(Value::I32(0x1234_5678), "02 000000 | 78563412 | 0000000000000000")]
     // 1.5 is 0x3ff8000000000000.
     #[case::f64(Value::F64(1.5), "03 000000 | 00000000 | 000000000000f83f")]
-    #[case::string(
-        Value::String("hi"),
-        "04 000000 | 10100000 | 0000000000000000 || 02000000 6869 0000"
-    )]
-    #[case::string_empty(
-        Value::String(""),
-        "04 000000 | 10100000 | 0000000000000000 || 00000000"
-    )]
+    #[case::string(Value::String("hi"), "04 000000 | 10100000 | 0000000000000000 || 02000000 6869 0000")]
+    #[case::string_empty(Value::String(""), "04 000000 | 10100000 | 0000000000000000 || 00000000")]
     // Four data bytes need no padding.
-    #[case::string_aligned(
-        Value::String("abcd"),
-        "04 000000 | 10100000 | 0000000000000000 || 04000000 61626364"
-    )]
+    #[case::string_aligned(Value::String("abcd"), "04 000000 | 10100000 | 0000000000000000 || 04000000 61626364")]
     // "é" is two UTF-8 bytes, c3 a9.
-    #[case::string_utf8(
-        Value::String("é"),
-        "04 000000 | 10100000 | 0000000000000000 || 02000000 c3a9 0000"
-    )]
+    #[case::string_utf8(Value::String("é"), "04 000000 | 10100000 | 0000000000000000 || 02000000 c3a9 0000")]
     #[case::bigint(Value::BigInt(-1), "07 000000 | 00000000 | ffffffffffffffff")]
     #[case::bigint_max(Value::BigInt(i64::MAX), "07 000000 | 00000000 | ffffffffffffff7f")]
     #[case::bytes(
@@ -884,10 +789,7 @@ mod tests {
     fn golden_vectors(#[case] value: Value<'static>, #[case] expected: &str) {
         let block = encode_one(0x1000, &value);
         assert_eq!(block, hex(expected));
-        assert_eq!(
-            encoded_len(0x1000, 1, [&value]).unwrap(),
-            block.len() as u64
-        );
+        assert_eq!(encoded_len(0x1000, 1, [&value]).unwrap(), block.len() as u64);
     }
 
     #[test]
@@ -944,19 +846,13 @@ mod tests {
         for base in [0, 8, 0x1000] {
             let mut encoder = Encoder::new(base, 2).unwrap();
             encoder.set(1, &value).unwrap();
-            encoder
-                .set(0, &Value::String("first slot set last"))
-                .unwrap();
+            encoder.set(0, &Value::String("first slot set last")).unwrap();
             let block = encoder.finish();
-            let expected_len =
-                encoded_len(base, 2, [&value, &Value::String("first slot set last")]);
+            let expected_len = encoded_len(base, 2, [&value, &Value::String("first slot set last")]);
             assert_eq!(expected_len.unwrap(), block.len() as u64);
             let mem = memory_with(base, &block, 0);
             assert_eq!(read_value(&mem, base + 16).unwrap(), value);
-            assert_eq!(
-                read_value(&mem, base).unwrap(),
-                Value::String("first slot set last")
-            );
+            assert_eq!(read_value(&mem, base).unwrap(), Value::String("first slot set last"));
         }
     }
 
@@ -979,23 +875,12 @@ mod tests {
     #[test]
     fn encoder_rejects_bad_index_and_address_space_overflow() {
         let mut encoder = Encoder::new(0, 2).unwrap();
-        assert_eq!(
-            encoder.set(2, &Value::Null),
-            Err(EncodeError::SlotIndex { index: 2, slots: 2 })
-        );
-        assert_eq!(
-            Encoder::new(u32::MAX - 15, 2).unwrap_err(),
-            EncodeError::AddressSpace {
-                end: (1 << 32) + 16
-            }
-        );
+        assert_eq!(encoder.set(2, &Value::Null), Err(EncodeError::SlotIndex { index: 2, slots: 2 }));
+        assert_eq!(Encoder::new(u32::MAX - 15, 2).unwrap_err(), EncodeError::AddressSpace { end: (1 << 32) + 16 });
         // One slot ending exactly at 4 GiB still fits, but no data does.
         let mut encoder = Encoder::new(u32::MAX - 15, 1).unwrap();
         encoder.set(0, &Value::I32(1)).unwrap();
-        assert_eq!(
-            encoder.set(0, &Value::String("")),
-            Err(EncodeError::AddressSpace { end: (1 << 32) + 4 })
-        );
+        assert_eq!(encoder.set(0, &Value::String("")), Err(EncodeError::AddressSpace { end: (1 << 32) + 4 }));
         assert_eq!(encoder.len(), 16);
         assert_eq!(
             encoded_len(u32::MAX - 15, 1, [&Value::Bytes(b"")]),
@@ -1101,12 +986,7 @@ mod tests {
     #[case::just_past_end(256)]
     fn slot_address_out_of_bounds(#[case] addr: u32) {
         let mem = vec![0; 256];
-        let expected = ZbError::OutOfBounds {
-            what: "slot",
-            addr: addr.into(),
-            len: 16,
-            mem_len: 256,
-        };
+        let expected = ZbError::OutOfBounds { what: "slot", addr: addr.into(), len: 16, mem_len: 256 };
         assert_eq!(read_slot(&mem, addr), Err(expected.clone()));
         assert_eq!(read_value(&mem, addr), Err(expected.clone()));
         assert_eq!(read_string(&mem, addr), Err(expected.clone()));
@@ -1121,14 +1001,7 @@ mod tests {
         mem[240] = 2;
         mem[244..248].copy_from_slice(&200i32.to_le_bytes());
         mem[248..256].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(
-            read_slot(&mem, 240),
-            Ok(RawSlot {
-                tag: 2,
-                a: 200,
-                b: u64::MAX
-            })
-        );
+        assert_eq!(read_slot(&mem, 240), Ok(RawSlot { tag: 2, a: 200, b: u64::MAX }));
         assert_eq!(read_i32(&mem, 240), Ok(200));
     }
 
@@ -1137,18 +1010,10 @@ mod tests {
         // The slot at 0 is an array whose only element (at 0x2c) is an array with the same
         // handle, so the structure is infinitely deep. The memory is large enough that the
         // value budget (one per 16 bytes) is not what stops it.
-        let mut mem = hand_memory(&[
-            (0, "05 000000 20000000"),
-            (0x20, "24000000 01000000 01000000 05 000000 20000000"),
-        ]);
+        let mut mem =
+            hand_memory(&[(0, "05 000000 20000000"), (0x20, "24000000 01000000 01000000 05 000000 20000000")]);
         mem.resize(4096, 0);
-        assert_eq!(
-            read_value(&mem, 0),
-            Err(ZbError::TooDeep {
-                addr: 0x2c,
-                limit: MAX_DEPTH
-            })
-        );
+        assert_eq!(read_value(&mem, 0), Err(ZbError::TooDeep { addr: 0x2c, limit: MAX_DEPTH }));
     }
 
     #[test]
@@ -1161,13 +1026,7 @@ mod tests {
         assert_eq!(read_value(&block, 0).unwrap(), value);
         let deeper = Value::Array(vec![value]);
         let block = encode_one(0, &deeper);
-        assert!(matches!(
-            read_value(&block, 0),
-            Err(ZbError::TooDeep {
-                limit: MAX_DEPTH,
-                ..
-            })
-        ));
+        assert!(matches!(read_value(&block, 0), Err(ZbError::TooDeep { limit: MAX_DEPTH, .. })));
     }
 
     #[test]
@@ -1200,19 +1059,13 @@ mod tests {
         let top = 64 * 61;
         mem[top] = Tag::Array as u8;
         put(&mut mem, top + 4, 64 * 60);
-        assert_eq!(
-            read_value(&mem, top as u32),
-            Err(ZbError::TooManyValues { limit: 256 })
-        );
+        assert_eq!(read_value(&mem, top as u32), Err(ZbError::TooManyValues { limit: 256 }));
         // Level 2 alone is small enough: [[1, 1], [1, 1]] with the i32s all zero-valued.
         let level2 = 64 * 62;
         mem[level2] = Tag::Array as u8;
         put(&mut mem, level2 + 4, 64 * 2);
         let pair = Value::Array(vec![Value::I32(0), Value::I32(0)]);
-        assert_eq!(
-            read_value(&mem, level2 as u32),
-            Ok(Value::Array(vec![pair.clone(), pair]))
-        );
+        assert_eq!(read_value(&mem, level2 as u32), Ok(Value::Array(vec![pair.clone(), pair])));
     }
 
     #[test]
@@ -1225,67 +1078,23 @@ mod tests {
         let mem = encoder.finish();
         assert_eq!(read_i32(&mem, 0), Ok(404));
         assert_eq!(read_string(&mem, 16), Ok("text/plain"));
-        assert_eq!(
-            read_bytes_or_string(&mem, 16),
-            Ok((Tag::String, &b"text/plain"[..]))
-        );
-        assert_eq!(
-            read_bytes_or_string(&mem, 32),
-            Ok((Tag::Bytes, &[0xff, 0][..]))
-        );
-        assert_eq!(
-            read_string(&mem, 0),
-            Err(ZbError::WrongTag {
-                addr: 0,
-                expected: "string",
-                found: 2
-            })
-        );
-        assert_eq!(
-            read_i32(&mem, 16),
-            Err(ZbError::WrongTag {
-                addr: 16,
-                expected: "i32",
-                found: 4
-            })
-        );
+        assert_eq!(read_bytes_or_string(&mem, 16), Ok((Tag::String, &b"text/plain"[..])));
+        assert_eq!(read_bytes_or_string(&mem, 32), Ok((Tag::Bytes, &[0xff, 0][..])));
+        assert_eq!(read_string(&mem, 0), Err(ZbError::WrongTag { addr: 0, expected: "string", found: 2 }));
+        assert_eq!(read_i32(&mem, 16), Err(ZbError::WrongTag { addr: 16, expected: "i32", found: 4 }));
         assert_eq!(
             read_bytes_or_string(&mem, 48),
-            Err(ZbError::WrongTag {
-                addr: 48,
-                expected: "string or bytes",
-                found: 1
-            })
+            Err(ZbError::WrongTag { addr: 48, expected: "string or bytes", found: 1 })
         );
-        assert_eq!(
-            read_string(&mem, 32),
-            Err(ZbError::WrongTag {
-                addr: 32,
-                expected: "string",
-                found: 8
-            })
-        );
+        assert_eq!(read_string(&mem, 32), Err(ZbError::WrongTag { addr: 32, expected: "string", found: 8 }));
     }
 
     #[test]
     fn helpers_report_unknown_tags_and_bad_utf8() {
-        let mem = hand_memory(&[
-            (0, "0c"),
-            (16, "04 000000 40000000"),
-            (0x40, "02000000 fffe"),
-        ]);
-        assert_eq!(
-            read_i32(&mem, 0),
-            Err(ZbError::UnknownTag { addr: 0, tag: 12 })
-        );
-        assert_eq!(
-            read_string(&mem, 0),
-            Err(ZbError::UnknownTag { addr: 0, tag: 12 })
-        );
-        let bad = ZbError::InvalidUtf8 {
-            addr: 0x44,
-            valid_up_to: 0,
-        };
+        let mem = hand_memory(&[(0, "0c"), (16, "04 000000 40000000"), (0x40, "02000000 fffe")]);
+        assert_eq!(read_i32(&mem, 0), Err(ZbError::UnknownTag { addr: 0, tag: 12 }));
+        assert_eq!(read_string(&mem, 0), Err(ZbError::UnknownTag { addr: 0, tag: 12 }));
+        let bad = ZbError::InvalidUtf8 { addr: 0x44, valid_up_to: 0 };
         assert_eq!(read_string(&mem, 16), Err(bad.clone()));
         assert_eq!(read_bytes_or_string(&mem, 16), Err(bad.clone()));
         assert_eq!(bad.rule(), "response.utf8");
@@ -1306,24 +1115,9 @@ mod tests {
 
     #[test]
     fn error_messages_name_the_details() {
-        let error = ZbError::OutOfBounds {
-            what: "string data",
-            addr: 0x24,
-            len: 256,
-            mem_len: 64,
-        };
-        assert_eq!(
-            error.to_string(),
-            "string data of 256 bytes at 0x24 lies outside memory (64 bytes)"
-        );
-        let error = ZbError::WrongTag {
-            addr: 0x10,
-            expected: "string",
-            found: 2,
-        };
-        assert_eq!(
-            error.to_string(),
-            "slot at 0x10 has tag 2 (i32), expected string"
-        );
+        let error = ZbError::OutOfBounds { what: "string data", addr: 0x24, len: 256, mem_len: 64 };
+        assert_eq!(error.to_string(), "string data of 256 bytes at 0x24 lies outside memory (64 bytes)");
+        let error = ZbError::WrongTag { addr: 0x10, expected: "string", found: 2 };
+        assert_eq!(error.to_string(), "slot at 0x10 has tag 2 (i32), expected string");
     }
 }

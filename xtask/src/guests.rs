@@ -15,6 +15,9 @@ pub const MODES: [&str; 2] = ["leaking", "conservative"];
 /// The wasm target every guest is built for.
 pub const TARGET: &str = "wasm32-wasip1";
 
+/// Tool names and their `--version` lines, as the manifest records them.
+pub type Toolchain = Vec<(String, String)>;
+
 /// One guest family, such as `rust`.
 #[derive(Debug)]
 pub struct Family {
@@ -25,7 +28,7 @@ pub struct Family {
     /// Whether every machine that runs the xtask can build it, so a skip is a failure.
     pub required: bool,
     /// Finds the toolchain: its name/version pairs, or the reason it cannot be used.
-    pub toolchain: fn(&Shell, bool) -> Result<Vec<(String, String)>, String>,
+    pub toolchain: fn(&Shell, bool) -> Result<Toolchain, String>,
     /// Builds one mode into the given `.wasm` path (or prints the commands on a dry run).
     pub build: fn(&Shell, &str, &Path, bool) -> anyhow::Result<()>,
 }
@@ -35,7 +38,7 @@ pub const FAMILIES: &[Family] =
     &[Family { name: "rust", language: "rust", required: true, toolchain: rust_toolchain, build: build_rust }];
 
 /// The Rust toolchain with the wasm target, which it installs through rustup when missing.
-fn rust_toolchain(sh: &Shell, dry_run: bool) -> Result<Vec<(String, String)>, String> {
+fn rust_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
     let rustc = cmd!(sh, "rustc --version").read().map_err(|e| format!("rustc not found: {e}"))?;
     let installed = cmd!(sh, "rustup target list --installed").read().map_err(|e| format!("rustup not found: {e}"))?;
     if !installed.lines().any(|line| line.trim() == TARGET) {

@@ -32,7 +32,9 @@ pub fn handle(request: &Request) -> Response {
         "/simd" => simd::demo(),
         "/echo" => echo(request),
         "/utf8" => Response::new(200, "text/plain; charset=utf-8", Body::Text(UTF8_TEXT.into())),
-        "/headers" => Response { headers: "cache-control: no-store\nx-gomode-abi: 1\n", ..Response::text(200, "headers set") },
+        "/headers" => {
+            Response { headers: "cache-control: no-store\nx-gomode-abi: 1\n", ..Response::text(200, "headers set") }
+        }
         "/counter" => Response::text(200, calls.to_string()),
         _ => {
             if let Some(code) = route.strip_prefix("/status/") {

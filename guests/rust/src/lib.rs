@@ -26,12 +26,14 @@ thread_local! {
     static LAST_RESPONSE: RefCell<Option<zerobuf::Encoded>> = const { RefCell::new(None) };
 }
 
+#[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
     /// The constructors of every linked object, synthesized by wasm-ld.
     fn __wasm_call_ctors();
 }
 
 /// Runs the constructors once; the host calls it before anything else (`[init.start]`).
+#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 pub extern "C" fn _initialize() {
     // SAFETY: called once by the host, before any other export, as wasi-libc's reactor does.

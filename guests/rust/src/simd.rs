@@ -69,7 +69,11 @@ pub fn demo() -> Response {
     let (sum, dot, scaled_sum) = unsafe {
         zig_simd_scale_f64(scaled.as_mut_ptr(), 8, 2.0);
         zig_simd_minmax_f64(a.as_ptr(), 8, minmax.as_mut_ptr());
-        (zig_simd_sum_f64(a.as_ptr(), 8), zig_simd_dot_f64(a.as_ptr(), a.as_ptr(), 8), zig_simd_sum_f64(scaled.as_ptr(), 8))
+        (
+            zig_simd_sum_f64(a.as_ptr(), 8),
+            zig_simd_dot_f64(a.as_ptr(), a.as_ptr(), 8),
+            zig_simd_sum_f64(scaled.as_ptr(), 8),
+        )
     };
     let [min, max] = minmax;
     Response::json(format!(r#"{{"sum":{sum},"dot":{dot},"scaled_sum":{scaled_sum},"min":{min},"max":{max}}}"#))
@@ -119,7 +123,8 @@ impl Input {
             let values: Vec<&str> = if values.is_empty() { Vec::new() } else { values.split(',').collect() };
             match field {
                 b'a' if kernel == Kernel::SumI32 => {
-                    input.a_i32 = values.iter().map(|v| hex(v, 8).map(|bits| bits as u32 as i32)).collect::<Result<_, _>>()?
+                    input.a_i32 =
+                        values.iter().map(|v| hex(v, 8).map(|bits| bits as u32 as i32)).collect::<Result<_, _>>()?
                 }
                 b'a' => input.a_f64 = f64s(&values)?,
                 b'b' => input.b = f64s(&values)?,

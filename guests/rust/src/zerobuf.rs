@@ -64,7 +64,10 @@ unsafe fn read_string(slot: *const u8) -> String {
 
 /// The name of a tag, as `/echo` reports it.
 fn tag_name(tag: u8) -> &'static str {
-    ["null", "bool", "i32", "f64", "string", "array", "object", "bigint", "bytes"].get(usize::from(tag)).copied().unwrap_or("invalid")
+    ["null", "bool", "i32", "f64", "string", "array", "object", "bigint", "bytes"]
+        .get(usize::from(tag))
+        .copied()
+        .unwrap_or("invalid")
 }
 
 /// A response body: text gets the string tag, anything else the bytes tag.
