@@ -290,7 +290,8 @@ pub struct Corpus {
 impl Corpus {
     /// The corpus shipped with this workspace, `conformance/cases`.
     pub fn default_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/cases")
+        let host_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        host_dir.parent().unwrap_or(host_dir).join("conformance/cases")
     }
 
     /// Loads every `<area>/*.json` file under `dir`, expands matrices, and checks that IDs are unique.
