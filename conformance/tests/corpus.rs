@@ -1,5 +1,10 @@
 //! The conformance runner: one named test per (guest, case), and one per bad guest.
 //!
+//! Besides the cases, each built guest gets `<guest>::module::reference_shape` (a true reactor
+//! with simd128 kernels and Worker-only imports) and `worker-host::<guest>::<request>` tests,
+//! which run the same `.wasm` under `conformance/worker-host/worker-host.mjs` on Node and require
+//! the answer wasmtime gives; without Node they are ignored with the reason.
+//!
 //! Guests come from `target/guests/manifest.json` (the Rust guests are built first when
 //! missing); a guest the manifest lists as skipped shows up as an ignored test whose kind is
 //! the reason. Cases come from `conformance/cases`, bad guests from `conformance/bad-guests`.
@@ -93,6 +98,10 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         };
         let path = conformance::guests_dir().join(&guest.path);
         first_good.get_or_insert(path.clone());
+        let shape_path = path.clone();
+        trials.push(Trial::test(format!("{}::module::reference_shape", guest.name), move || {
+            reference_shape(&shape_path).map_err(Failed::from)
+        }));
         let module: Arc<OnceLock<Result<GuestModule, String>>> = Arc::default();
         for entry in corpus.entries.iter().filter(|e| e.applies_to(mode)) {
             let (host, module, path, outcomes, known, scratch) =
@@ -166,6 +175,31 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         trials.push(Trial::test(name, move || check_bad_guest(&host, &fixture, &good).map_err(Failed::from)));
     }
     Ok((trials, outcomes))
+}
+
+/// What every reference guest's module must look like beyond the ABI's own rules: a true
+/// reactor (`_initialize`, no command-export wrappers), simd128 kernels, and only imports a
+/// Worker offers.
+fn reference_shape(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let info = host::inspect::inspect(&bytes).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    if let Some(violation) = info.violations().first() {
+        problems.push(format!("breaks [{}]: {}", violation.rule, violation.message));
+    }
+    if info.init.export_to_run() != Some("_initialize") {
+        problems.push("does not export `_initialize`".to_string());
+    }
+    if !info.command_exports.is_empty() {
+        problems.push(format!("has command-export wrappers: {}", info.command_exports.join(", ")));
+    }
+    if !info.simd {
+        problems.push("contains no simd128 instruction".to_string());
+    }
+    if !info.worker_compatible {
+        problems.push(format!("imports what a Worker lacks: {}", info.worker_unsupported.join(", ")));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
 /// A module under `conformance/bad-guests` that breaks exactly one rule.

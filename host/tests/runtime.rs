@@ -1,0 +1,161 @@
+//! Integration tests of the runtime's life cycle: init, declarations, output capture, instance
+//! replacement and the configurable limits, on small hand-written guests.
+//!
+//! Each guest is the same WAT skeleton (a bump `malloc`, a static three-slot response at 256
+//! whose slot 3 holds a header line) with the functions a test needs added.
+
+use std::time::Duration;
+
+use host::{Host, HostConfig, Request, Rule};
+
+/// A guest with `malloc`, `memory`, a static 200 response at 256 and `funcs` added.
+fn guest(funcs: &str) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (global $next (mut i32) (i32.const 65536))
+  (global $inits (mut i32) (i32.const 0))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  ;; Writes the `len` bytes at `ptr` to `fd` through an iovec at 128.
+  (func $print (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 128) (local.get $ptr))
+    (i32.store (i32.const 132) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 128) (i32.const 1) (i32.const 136))))
+  {funcs}
+  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 304) "\04\00\00\00\20\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 512) "\0a\00\00\00text/plain")
+  (data (i32.const 528) "\02\00\00\00ok")
+  (data (i32.const 544) "\07\00\00\00x-a: 1\0a")
+  (data (i32.const 576) "hello boom")
+)"#
+    )
+}
+
+fn host(config: HostConfig) -> Host {
+    Host::new(config).expect("wasmtime starts")
+}
+
+fn get() -> Request {
+    Request::new("GET", "/")
+}
+
+#[test]
+fn initialize_runs_once_and_wins_over_start() {
+    let wat = guest(
+        r#"(func (export "_initialize") (global.set $inits (i32.add (global.get $inits) (i32.const 1))))
+           (func (export "_start") unreachable)
+           (func (export "handle_zerobuf") (param i32) (result i32)
+             (i32.store (i32.const 260) (i32.add (i32.const 200) (global.get $inits)))
+             (i32.const 256))"#,
+    );
+    let module = host(HostConfig::default()).load_bytes("init_once", wat.as_bytes()).unwrap();
+    let mut guest = module.guest();
+    for _ in 0..3 {
+        assert_eq!(guest.call(&get()).unwrap().status, 201);
+    }
+    assert_eq!(guest.instances(), 1);
+}
+
+#[test]
+fn start_ending_in_proc_exit_zero_keeps_the_instance() {
+    let wat = guest(
+        r#"(func (export "_start") (call $proc_exit (i32.const 0)))
+           (func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#,
+    );
+    let module = host(HostConfig::default()).load_bytes("tinygo_like", wat.as_bytes()).unwrap();
+    let mut guest = module.guest();
+    assert_eq!(guest.call(&get()).unwrap().status, 200);
+    assert_eq!(guest.call(&get()).unwrap().status, 200);
+    assert_eq!(guest.instances(), 1);
+}
+
+#[test]
+fn exit_while_serving_is_an_error_naming_the_rule() {
+    let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#);
+    let module = host(HostConfig::default()).load_bytes("exits", wat.as_bytes()).unwrap();
+    let error = module.guest().call(&get()).unwrap_err();
+    assert_eq!(error.rule, Rule::CallExit);
+    assert!(error.to_string().contains("call.exit"), "{error}");
+}
+
+#[test]
+fn guest_output_is_captured_with_responses_and_errors() {
+    let wat = guest(
+        r#"(func (export "handle_zerobuf") (param $req i32) (result i32)
+             (call $print (i32.const 1) (i32.const 576) (i32.const 5))
+             ;; A POST (method length 4) prints to stderr and traps.
+             (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4))
+               (then (call $print (i32.const 2) (i32.const 582) (i32.const 4)) unreachable))
+             (i32.const 256))"#,
+    );
+    let module = host(HostConfig::default()).load_bytes("prints", wat.as_bytes()).unwrap();
+    let mut guest = module.guest();
+    let response = guest.call(&get()).unwrap();
+    assert_eq!((response.stdout.as_str(), response.stderr.as_str()), ("hello", ""));
+    let error = guest.call(&Request::new("POST", "/")).unwrap_err();
+    assert_eq!(error.rule, Rule::CallTrap);
+    assert_eq!((error.stdout.as_str(), error.stderr.as_str()), ("hello", "boom"));
+    assert!(error.to_string().contains("boom"), "the error shows the guest's stderr: {error}");
+}
+
+#[test]
+fn a_trapped_instance_is_replaced_for_the_next_request() {
+    let wat = guest(
+        r#"(func (export "handle_zerobuf") (param $req i32) (result i32)
+             (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4)) (then unreachable))
+             (i32.const 256))"#,
+    );
+    let module = host(HostConfig::default()).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
+    let mut guest = module.guest();
+    assert_eq!(guest.call(&get()).unwrap().status, 200);
+    let error = guest.call(&Request::new("POST", "/x")).unwrap_err();
+    assert_eq!((error.rule, error.guest.as_str(), error.request.as_deref()), (Rule::CallTrap, "traps_on_post", Some("POST /x")));
+    assert_eq!(guest.call(&get()).unwrap().status, 200);
+    assert_eq!(guest.instances(), 2);
+}
+
+#[test]
+fn slot_3_is_read_only_from_a_guest_that_declares_headers() {
+    let handle = r#"(func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#;
+    let host = host(HostConfig::default());
+    let undeclared = host.load_bytes("no_features", guest(handle).as_bytes()).unwrap();
+    assert_eq!(undeclared.guest().call(&get()).unwrap().headers, []);
+    let features = format!(r#"{handle} (func (export "gomode_abi_features") (result i32) (i32.const 1))"#);
+    let declared = host.load_bytes("headers", guest(&features).as_bytes()).unwrap();
+    assert_eq!(declared.guest().call(&get()).unwrap().headers, [("x-a".to_string(), "1".to_string())]);
+}
+
+#[test]
+fn the_deadline_is_configurable() {
+    let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (loop $l (br $l)) (i32.const 256))"#);
+    let config = HostConfig { deadline: Duration::from_millis(200), ..HostConfig::default() };
+    let module = host(config).load_bytes("loops", wat.as_bytes()).unwrap();
+    let error = module.guest().call(&get()).unwrap_err();
+    assert_eq!(error.rule, Rule::CallDeadline);
+}
+
+#[test]
+fn the_memory_limit_is_configurable() {
+    // Grows by `pages` and traps when the growth is refused.
+    let grow = |pages: u32| {
+        guest(&format!(
+            r#"(func (export "handle_zerobuf") (param i32) (result i32)
+                 (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+                 (i32.const 256))"#
+        ))
+    };
+    let host = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::default() });
+    let small = host.load_bytes("grows_a_little", grow(16).as_bytes()).unwrap();
+    assert_eq!(small.guest().call(&get()).unwrap().status, 200);
+    let big = host.load_bytes("grows_a_lot", grow(100).as_bytes()).unwrap();
+    assert_eq!(big.guest().call(&get()).unwrap_err().rule, Rule::CallMemory);
+}
