@@ -113,10 +113,10 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                 let result = module.as_ref().map_err(Clone::clone).and_then(|m| corpus::run_case(m, &entry.case));
                 let listed = known.iter().find(|k: &&KnownFailure| k.guest == guest_name && k.case == entry.id());
                 let (status, message) = match (&result, listed) {
-                    (Ok(()), None) => (Status::Passed, None),
+                    (Ok(note), None) => (Status::Passed, note.clone()),
                     (Err(message), None) => (Status::Failed, Some(message.clone())),
                     (Err(_), Some(known)) => (Status::KnownFailure, Some(known.reason.clone())),
-                    (Ok(()), Some(known)) => (
+                    (Ok(_), Some(known)) => (
                         Status::Failed,
                         Some(format!(
                             "listed in known-failures.json ({}) but it passes now; remove the entry",

@@ -625,7 +625,7 @@ pub fn request(case: &Case) -> anyhow::Result<Request> {
 }
 
 /// Runs one case on a fresh instance of `module`. `Err` says what differed.
-pub fn run_case(module: &GuestModule, case: &Case) -> Result<(), String> {
+pub fn run_case(module: &GuestModule, case: &Case) -> Result<Option<String>, String> {
     let request = request(case).map_err(|err| format!("the case is invalid: {err:#}"))?;
     let expected_simd = expected_simd(case).map_err(|err| format!("the case is invalid: {err:#}"))?;
     let mut guest = module.guest();
@@ -644,6 +644,10 @@ pub fn run_case(module: &GuestModule, case: &Case) -> Result<(), String> {
     {
         return Err(format!("linear memory is {memory} bytes after {} requests; the bound is {max}", case.repeat));
     }
+    let mut note = None;
+    if let Some(max) = case.expect.memory_max_bytes {
+        note = Some(format!("linear memory {memory} bytes after {} requests (bound {max})", case.repeat));
+    }
     if let Some(min) = case.expect.memory_growth_min_bytes {
         let grown = memory - first_memory.unwrap_or(memory);
         if grown < min {
@@ -652,8 +656,9 @@ pub fn run_case(module: &GuestModule, case: &Case) -> Result<(), String> {
                 case.repeat
             ));
         }
+        note = Some(format!("linear memory grew by {grown} bytes over {} requests (at least {min})", case.repeat));
     }
-    Ok(())
+    Ok(note)
 }
 
 fn check_response(

@@ -277,7 +277,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                         case: entry.case.name.clone(),
                         status: if result.is_ok() { Status::Passed } else { Status::Failed },
                         reproduce: result.is_err().then(|| corpus::reproduce(&entry.case, &args.guest, &scratch)),
-                        message: result.err(),
+                        message: result.unwrap_or_else(Some),
                     };
                     outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
                 }

@@ -34,7 +34,7 @@ pub struct Outcome {
     pub case: String,
     /// How it ended.
     pub status: Status,
-    /// Why it failed or was skipped.
+    /// Why it failed or was skipped, or what a passing case measured (such as linear memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// A `gomode-host call` command that sends the same request.
@@ -126,6 +126,15 @@ impl Report {
             for outcome in skipped {
                 let _ =
                     writeln!(out, "- `{}`: {}", outcome.guest, outcome.message.as_deref().unwrap_or("no reason given"));
+            }
+        }
+        let measured: Vec<_> =
+            self.outcomes.iter().filter(|o| o.status == Status::Passed && o.message.is_some()).collect();
+        if !measured.is_empty() {
+            out.push_str("\n## Measurements\n\n");
+            for outcome in measured {
+                let note = outcome.message.as_deref().unwrap_or_default();
+                let _ = writeln!(out, "- `{}` `{}::{}`: {note}", outcome.guest, outcome.area, outcome.case);
             }
         }
         let failed: Vec<_> = self.outcomes.iter().filter(|o| o.status == Status::Failed).collect();

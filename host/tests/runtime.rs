@@ -80,7 +80,9 @@ fn start_ending_in_proc_exit_zero_keeps_the_instance() {
 
 #[test]
 fn exit_while_serving_is_an_error_naming_the_rule() {
-    let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#);
+    let wat = guest(
+        r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#,
+    );
     let module = host(HostConfig::default()).load_bytes("exits", wat.as_bytes()).unwrap();
     let error = module.guest().call(&get()).unwrap_err();
     assert_eq!(error.rule, Rule::CallExit);
@@ -118,7 +120,10 @@ fn a_trapped_instance_is_replaced_for_the_next_request() {
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     let error = guest.call(&Request::new("POST", "/x")).unwrap_err();
-    assert_eq!((error.rule, error.guest.as_str(), error.request.as_deref()), (Rule::CallTrap, "traps_on_post", Some("POST /x")));
+    assert_eq!(
+        (error.rule, error.guest.as_str(), error.request.as_deref()),
+        (Rule::CallTrap, "traps_on_post", Some("POST /x"))
+    );
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     assert_eq!(guest.instances(), 2);
 }
