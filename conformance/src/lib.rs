@@ -24,6 +24,22 @@ pub struct Manifest {
     pub guests: Vec<BuiltGuest>,
     /// Guests that were not built, with the reason.
     pub skipped: Vec<SkippedGuest>,
+    /// Deliberately broken guests that the cross-guest SIMD check must reject.
+    #[serde(default)]
+    pub canaries: Vec<Canary>,
+}
+
+/// A guest built with one kernel broken on purpose.
+#[derive(Debug, Deserialize)]
+pub struct Canary {
+    /// Its name, such as `rust-zig-fma-dot`.
+    pub name: String,
+    /// The module's path, relative to the manifest's folder.
+    pub path: PathBuf,
+    /// The kernel that is broken, such as `dot_f64`.
+    pub broken_kernel: String,
+    /// How it is broken.
+    pub what: String,
 }
 
 /// A guest that was built.

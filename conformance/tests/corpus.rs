@@ -1,5 +1,9 @@
 //! The conformance runner: one named test per (guest, case), and one per bad guest.
 //!
+//! `cross-guest::<kernel>` sends the same random SIMD inputs to every built guest and requires
+//! the same bits from all (`corpus/cross_guest.rs`); `cross-guest::canary::<name>` requires that
+//! check to fail on each deliberately broken guest in the manifest.
+//!
 //! Besides the cases, each built guest gets `<guest>::module::reference_shape` (a true reactor
 //! with simd128 kernels and Worker-only imports) and `worker-host::<guest>::<request>` tests,
 //! which run the same `.wasm` under `conformance/worker-host/worker-host.mjs` on Node and require
@@ -12,6 +16,9 @@
 //! passes, and a listed pair that passes fails. When `GOMODE_REPORT_DIR` is set the run also
 //! writes `report.json` and `report.md` there. Filter as usual, for example
 //! `cargo test -p conformance --test corpus -- rust-leaking::simd::dot_f64`.
+
+#[path = "corpus/cross_guest.rs"]
+mod cross_guest;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -165,6 +172,35 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             };
             trials.push(trial);
         }
+    }
+
+    let built: Vec<(String, PathBuf)> =
+        manifest.guests.iter().map(|g| (g.name.clone(), conformance::guests_dir().join(&g.path))).collect();
+    for kernel in kernels_rust::Kernel::ALL {
+        let name = format!("cross-guest::{}", kernel.name());
+        let trial = if built.len() < 2 {
+            Trial::test(name, || Ok(())).with_kind("needs two built guests").with_ignored_flag(true)
+        } else {
+            let (host, built) = (host.clone(), built.clone());
+            Trial::test(name, move || {
+                cross_guest::check(&host, &built, kernel, cross_guest::SEED).map_err(Failed::from)
+            })
+        };
+        trials.push(trial);
+    }
+    for canary in &manifest.canaries {
+        let (host, reference) = (host.clone(), built.first().cloned());
+        let path = conformance::guests_dir().join(&canary.path);
+        let (name, broken, what) = (canary.name.clone(), canary.broken_kernel.clone(), canary.what.clone());
+        trials.push(Trial::test(format!("cross-guest::canary::{name}"), move || {
+            let reference = reference.ok_or("no built guest to compare the canary with")?;
+            let kernel = kernels_rust::Kernel::from_name(&broken).ok_or(format!("unknown kernel `{broken}`"))?;
+            match cross_guest::check(&host, &[reference, (name.clone(), path)], kernel, cross_guest::SEED) {
+                Ok(()) => Err(format!("the cross-guest check passed the canary `{name}`, in which {what}").into()),
+                Err(message) if message.contains(&format!("seed {:#x}", cross_guest::SEED)) => Ok(()),
+                Err(message) => Err(format!("the canary failed, but not by a SIMD difference: {message}").into()),
+            }
+        }));
     }
 
     let good = first_good.ok_or_else(|| anyhow::anyhow!("the manifest lists no built guest"))?;

@@ -400,11 +400,14 @@ fn parse_hex_i32(text: &str) -> anyhow::Result<i32> {
     Ok(u32::from_str_radix(text, 16).with_context(|| format!("`{text}` is not hex"))? as i32)
 }
 
-/// splitmix64: a tiny, well-known generator; the corpus only needs repeatable values.
-struct SplitMix(u64);
+/// splitmix64: a tiny, well-known generator; the corpus and the cross-guest check only need
+/// repeatable values.
+#[derive(Debug)]
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -412,7 +415,8 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn unit(&mut self) -> f64 {
+    /// A uniform f64 in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

@@ -4,13 +4,15 @@
 //! The manifest (schema 1) lists each built module with its family, language, mode, path
 //! (relative to the manifest), size and toolchain versions, and each guest not built with the
 //! reason. Guests left out by `--guests` are listed as skipped too, so a report never hides them.
+//! It also lists the kernel objects built (with their toolchain) and the canaries: deliberately
+//! broken guests that the cross-guest SIMD check must reject.
 
 use anyhow::bail;
 use serde_json::{Value, json};
 use xshell::Shell;
 
-use crate::flags;
 use crate::guests::{FAMILIES, MODES};
+use crate::{flags, kernels_zig};
 
 /// What a build produced: the manifest as written.
 #[derive(Debug)]
@@ -29,6 +31,7 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
     let dir = sh.current_dir().join("target/guests");
     sh.create_dir(&dir)?;
     let (mut built, mut skipped, mut missing_required) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut objects, mut canaries) = (Vec::new(), Vec::new());
     for family in FAMILIES {
         let skip = |reason: &str, skipped: &mut Vec<Value>| {
             for mode in MODES {
@@ -51,20 +54,33 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
                 continue;
             }
         };
+        if let Some(zig) = &toolchain.zig {
+            let version = toolchain.versions.iter().find(|(tool, _)| tool == "zig").map(|(_, v)| v.clone());
+            objects.push(json!({"name": "kernels-zig", "path": "kernels-zig.o", "header": "zig_simd.h", "toolchain": {"zig": version}}));
+            if canaries.is_empty() {
+                println!("build-guests: building the canary rust-zig-fma-dot");
+                let path = kernels_zig::build_canary(sh, zig, flags.dry_run)?;
+                canaries.push(
+                    json!({"name": "rust-zig-fma-dot", "path": path, "mode": "leaking", "broken_kernel": "dot_f64",
+                    "what": "dot_f64 uses a fused multiply-add, which the kernel ABI forbids"}),
+                );
+            }
+        }
         for mode in MODES {
             let name = format!("{}-{mode}", family.name);
             let file = format!("{name}.wasm");
             let out = dir.join(&file);
             println!("build-guests: building {name}");
-            (family.build)(sh, mode, &out, flags.dry_run)?;
+            (family.build)(sh, &toolchain, mode, &out, flags.dry_run)?;
             let size = if flags.dry_run { 0 } else { std::fs::metadata(&out)?.len() };
-            let toolchain: serde_json::Map<_, _> =
-                toolchain.iter().map(|(tool, version)| (tool.clone(), Value::from(version.clone()))).collect();
-            built.push(json!({"name": name, "guest": family.name, "language": family.language, "mode": mode, "path": file, "size": size, "toolchain": toolchain}));
+            let versions: serde_json::Map<_, _> =
+                toolchain.versions.iter().map(|(tool, version)| (tool.clone(), Value::from(version.clone()))).collect();
+            built.push(json!({"name": name, "guest": family.name, "language": family.language, "mode": mode, "path": file, "size": size, "toolchain": versions}));
         }
     }
     if !flags.dry_run {
-        let manifest = json!({"schema": 1, "guests": built, "skipped": skipped});
+        let manifest =
+            json!({"schema": 1, "guests": built, "skipped": skipped, "objects": objects, "canaries": canaries});
         sh.write_file(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
         println!("build-guests: wrote target/guests/manifest.json ({} built, {} skipped)", built.len(), skipped.len());
     }

@@ -4,7 +4,7 @@ use anyhow::bail;
 use xshell::{Shell, cmd};
 
 use crate::guests::TARGET;
-use crate::{build_guests, conformance, flags};
+use crate::{build_guests, conformance, flags, tools};
 
 pub fn run(sh: &Shell, _flags: &flags::Ci) -> anyhow::Result<()> {
     step("format");
@@ -17,9 +17,17 @@ pub fn run(sh: &Shell, _flags: &flags::Ci) -> anyhow::Result<()> {
         bail!("guest `{name}` can be built on every machine but was not: {reason}");
     }
     step("clippy (guests)");
+    let kernels_zig = sh.current_dir().join("target/guests/kernels-zig.o");
     for mode in crate::guests::MODES {
         cmd!(sh, "cargo clippy --package guest-rust --target {TARGET} --features {mode} -- -D warnings").run()?;
+        let _env = sh.push_env("GOMODE_KERNELS_ZIG_OBJ", &kernels_zig);
+        let features = format!("{mode},kernels-zig");
+        cmd!(sh, "cargo clippy --package guest-rust --target {TARGET} --no-default-features --features {features} -- -D warnings")
+            .run()?;
     }
+    step("zig test");
+    let (zig, _) = tools::zig(sh, false).map_err(anyhow::Error::msg)?;
+    cmd!(sh, "{zig} test kernels-zig/kernels.zig").run()?;
     step("tests");
     // The corpus test runs once, in the conformance step, which also writes the report.
     cmd!(sh, "cargo test --workspace --exclude conformance").run()?;

@@ -8,6 +8,8 @@ mod ci;
 mod conformance;
 mod flags;
 mod guests;
+mod kernels_zig;
+mod tools;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,8 @@
 //! `_initialize` here, as wasi-libc's `crt1-reactor.o` does, makes wasm-ld link a reactor: the
 //! constructors run once, in init, and the exports are the plain functions below. `malloc` is wasi-libc's, exported
 //! by `build.rs`. The allocator mode is a cargo feature (`alloc.rs`); the kernels are the
-//! `zig_simd_*` symbols (`simd.rs`), from kernels-rust or from whatever object is linked instead.
+//! `zig_simd_*` symbols (`simd.rs`), from kernels-rust (feature `kernels-rust`, the default) or
+//! from the Zig kernel object (feature `kernels-zig`); the code is the same either way.
 
 mod alloc;
 mod app;
@@ -15,6 +16,9 @@ mod zerobuf;
 
 #[cfg(feature = "kernels-rust")]
 use kernels_rust as _;
+
+#[cfg(all(feature = "kernels-rust", feature = "kernels-zig"))]
+compile_error!("choose one source of kernels: `kernels-rust` or `kernels-zig`, not both");
 
 use std::cell::RefCell;
 
