@@ -407,7 +407,7 @@ pub struct SplitMix(pub u64);
 
 impl SplitMix {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -417,7 +417,7 @@ impl SplitMix {
 
     /// A uniform f64 in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -427,18 +427,18 @@ fn generate(generator: &Generator, default_seed: u64, i32_values: bool) -> anyho
     if i32_values {
         let values = (0..n)
             .map(|i| match generator.fill {
-                Fill::Finite => Ok(rng.next() as i32),
-                Fill::Huge => Ok(if i % 2 == 0 { i32::MAX } else { i32::MIN + (rng.next() % 3) as i32 }),
+                Fill::Finite => Ok(rng.next_u64() as i32),
+                Fill::Huge => Ok(if i % 2 == 0 { i32::MAX } else { i32::MIN + (rng.next_u64() % 3) as i32 }),
                 other => bail!("the fill `{}` has no meaning for i32 vectors", other.name()),
             })
             .collect::<anyhow::Result<_>>()?;
         return Ok(Values::I32(values));
     }
-    let sign = |rng: &mut SplitMix| if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
+    let sign = |rng: &mut SplitMix| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
     let mut values: Vec<f64> = (0..n)
         .map(|_| match generator.fill {
             Fill::Zero => sign(&mut rng) * 0.0,
-            Fill::Subnormal => f64::from_bits(rng.next() & 0x000f_ffff_ffff_ffff | 1) * sign(&mut rng),
+            Fill::Subnormal => f64::from_bits(rng.next_u64() & 0x000f_ffff_ffff_ffff | 1) * sign(&mut rng),
             Fill::Huge => (1e300 + rng.unit() * 1.7e308) * sign(&mut rng),
             _ => rng.unit() * 2000.0 - 1000.0,
         })

@@ -21,9 +21,9 @@ pub const VECTORS: usize = 1000;
 fn random_f64(rng: &mut SplitMix) -> f64 {
     const SPECIALS: [f64; 9] =
         [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 5e-324, -2.2e-308, 1.7e308, -1.7e308];
-    match rng.next() % 20 {
-        0 => SPECIALS[(rng.next() % SPECIALS.len() as u64) as usize],
-        1 => f64::from_bits(rng.next()),
+    match rng.next_u64() % 20 {
+        0 => SPECIALS[(rng.next_u64() % SPECIALS.len() as u64) as usize],
+        1 => f64::from_bits(rng.next_u64()),
         _ => (rng.unit() - 0.5) * 2000.0,
     }
 }
@@ -32,11 +32,11 @@ fn random_f64(rng: &mut SplitMix) -> f64 {
 /// and `t` as the kernel takes them.
 pub fn body(kernel: Kernel, seed: u64, index: usize) -> String {
     let mut rng = SplitMix(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ kernel as u64);
-    let len = (rng.next() % 41) as usize;
+    let len = (rng.next_u64() % 41) as usize;
     let mut vector = |rng: &mut SplitMix| {
         let values: Vec<String> = (0..len)
             .map(|_| match kernel {
-                Kernel::SumI32 => format!("{:08x}", rng.next() as u32),
+                Kernel::SumI32 => format!("{:08x}", rng.next_u64() as u32),
                 _ => format!("{:016x}", random_f64(rng).to_bits()),
             })
             .collect();
