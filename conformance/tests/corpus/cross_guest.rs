@@ -33,7 +33,7 @@ fn random_f64(rng: &mut SplitMix) -> f64 {
 pub fn body(kernel: Kernel, seed: u64, index: usize) -> String {
     let mut rng = SplitMix(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ kernel as u64);
     let len = (rng.next_u64() % 41) as usize;
-    let mut vector = |rng: &mut SplitMix| {
+    let vector = |rng: &mut SplitMix| {
         let values: Vec<String> = (0..len)
             .map(|_| match kernel {
                 Kernel::SumI32 => format!("{:08x}", rng.next_u64() as u32),
