@@ -1,6 +1,6 @@
-/* zig_simd.h: the C declarations of the ten kernels in kernels.zig, for guests that call them
- * through C, such as Go through cgo. Pointers are offsets into the one wasm32 linear memory and
- * `count` is a number of elements; see conformance/ABI.md, section 8, for the semantics. */
+// zig_simd.h: the C declarations of the ten kernels in kernels.zig, for guests that call them
+// through C, such as Go through cgo. Pointers are offsets into the one wasm32 linear memory and
+// `count` is a number of elements; see conformance/ABI.md, section 8, for the semantics.
 #ifndef ZIG_SIMD_H
 #define ZIG_SIMD_H
 
