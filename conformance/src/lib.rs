@@ -51,6 +51,8 @@ pub struct BuiltGuest {
     pub guest: String,
     /// The source language.
     pub language: String,
+    /// Where its kernels come from: `kernels-rust`, `kernels-zig` or `go` (scalar Go, no simd128).
+    pub kernels: String,
     /// `leaking` or `conservative`.
     pub mode: String,
     /// The module's path, relative to the manifest's folder.

@@ -1,10 +1,12 @@
 // worker-host.mjs: runs a guest the way a Cloudflare Worker does, to prove it needs nothing
 // from wasmtime.
 //
-// Node's WebAssembly API with only the WASI calls a Worker really offers: fd_write, proc_exit and
-// random_get. Every other wasi_snapshot_preview1 import is a stub that returns ENOSYS, and any
-// other import fails instantiation. It writes the request slots, calls handle_zerobuf and prints
-// the response as one JSON object with the keys of `gomode-host call --json`.
+// Node's WebAssembly API with only the WASI calls a Worker offers: fd_write, proc_exit and
+// random_get do real work; the Worker's harmless stubs (empty args and environment, a clock, no
+// preopens, no files) answer as they do there; every other wasi_snapshot_preview1 import, which
+// a real Worker does not offer at all, returns ENOSYS, and any other import fails. It writes the
+// request slots, calls handle_zerobuf and prints the response as one JSON object with the keys
+// of `gomode-host call --json`. It prints the imports outside the Worker's subset on stderr.
 //
 // Usage: node worker-host.mjs GUEST.wasm [-X METHOD] PATH [-d BODY] [-H 'Name: value']...
 
@@ -12,6 +14,8 @@ import { readFileSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 
 const ENOSYS = 52;
+const EBADF = 8;
+const ENOENT = 44;
 const SCRATCH = 65536;
 const SLOT = 16;
 
@@ -72,12 +76,56 @@ function wasiImports(module, getMemory) {
       return 0;
     },
   };
+  const view = () => new DataView(getMemory().buffer);
+  const zeroPair = (a, b) => {
+    view().setUint32(a, 0, true);
+    view().setUint32(b, 0, true);
+    return 0;
+  };
+  // The Worker's harmless stubs: they let runtimes start, and do nothing else.
+  const stubs = {
+    args_sizes_get: zeroPair,
+    environ_sizes_get: zeroPair,
+    args_get: () => 0,
+    environ_get: () => 0,
+    clock_time_get(_id, _precision, out) {
+      view().setBigUint64(out, BigInt(Date.now()) * 1000000n, true);
+      return 0;
+    },
+    clock_res_get(_id, out) {
+      view().setBigUint64(out, 1000000n, true);
+      return 0;
+    },
+    fd_prestat_get: () => EBADF,
+    fd_prestat_dir_name: () => EBADF,
+    fd_close: () => 0,
+    fd_seek: () => EBADF,
+    fd_read(_fd, _iovs, _len, nread) {
+      view().setUint32(nread, 0, true);
+      return 0;
+    },
+    fd_fdstat_get(fd, out) {
+      if (fd > 2) return EBADF;
+      new Uint8Array(getMemory().buffer, out, 24).fill(0);
+      view().setUint8(out, 2); // a character device, like a console
+      return 0;
+    },
+    fd_filestat_get: () => EBADF,
+    path_open: () => ENOENT,
+    path_filestat_get: () => ENOENT,
+  };
   const wasi = {};
+  const outside = [];
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module !== "wasi_snapshot_preview1" || imp.kind !== "function") {
       throw new Error(`import ${imp.module}.${imp.name} is not one a Worker provides`);
     }
-    wasi[imp.name] = real[imp.name] ?? (() => ENOSYS);
+    const impl = real[imp.name] ?? stubs[imp.name];
+    if (!impl) outside.push(imp.name);
+    wasi[imp.name] = impl ?? (() => ENOSYS);
+  }
+  if (outside.length) {
+    process.stderr.write(`worker-host: imports a Worker does not offer, answered with ENOSYS: ${outside.join(", ")}\n`);
   }
   return { wasi_snapshot_preview1: wasi };
 }

@@ -11,7 +11,7 @@ use anyhow::bail;
 use serde_json::{Value, json};
 use xshell::Shell;
 
-use crate::guests::{FAMILIES, MODES};
+use crate::guests::{FAMILIES, MODES, Toolchain};
 use crate::{flags, kernels_zig};
 
 /// What a build produced: the manifest as written.
@@ -51,20 +51,26 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
                 if family.required {
                     missing_required.push((family.name.to_string(), reason));
                 }
+                if flags.dry_run {
+                    println!("build-guests: with its toolchain, {} would be built with:", family.name);
+                    for mode in MODES {
+                        let out = dir.join(format!("{}-{mode}.wasm", family.name));
+                        (family.build)(sh, &Toolchain::assumed(family.tools), mode, &out, true)?;
+                    }
+                }
                 continue;
             }
         };
-        if let Some(zig) = &toolchain.zig {
+        if let Ok(zig) = toolchain.path("zig")
+            && canaries.is_empty()
+        {
             let version = toolchain.versions.iter().find(|(tool, _)| tool == "zig").map(|(_, v)| v.clone());
             objects.push(json!({"name": "kernels-zig", "path": "kernels-zig.o", "header": "zig_simd.h", "toolchain": {"zig": version}}));
-            if canaries.is_empty() {
-                println!("build-guests: building the canary rust-zig-fma-dot");
-                let path = kernels_zig::build_canary(sh, zig, flags.dry_run)?;
-                canaries.push(
-                    json!({"name": "rust-zig-fma-dot", "path": path, "mode": "leaking", "broken_kernel": "dot_f64",
-                    "what": "dot_f64 uses a fused multiply-add, which the kernel ABI forbids"}),
-                );
-            }
+            println!("build-guests: building the canary rust-zig-fma-dot");
+            let path = kernels_zig::build_canary(sh, zig, flags.dry_run)?;
+            canaries
+                .push(json!({"name": "rust-zig-fma-dot", "path": path, "mode": "leaking", "broken_kernel": "dot_f64",
+                "what": "dot_f64 uses a fused multiply-add, which the kernel ABI forbids"}));
         }
         for mode in MODES {
             let name = format!("{}-{mode}", family.name);
@@ -75,7 +81,7 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
             let size = if flags.dry_run { 0 } else { std::fs::metadata(&out)?.len() };
             let versions: serde_json::Map<_, _> =
                 toolchain.versions.iter().map(|(tool, version)| (tool.clone(), Value::from(version.clone()))).collect();
-            built.push(json!({"name": name, "guest": family.name, "language": family.language, "mode": mode, "path": file, "size": size, "toolchain": versions}));
+            built.push(json!({"name": name, "guest": family.name, "language": family.language, "kernels": family.kernels, "mode": mode, "path": file, "size": size, "toolchain": versions}));
         }
     }
     if !flags.dry_run {

@@ -28,6 +28,16 @@ pub fn run(sh: &Shell, _flags: &flags::Ci) -> anyhow::Result<()> {
     step("zig test");
     let (zig, _) = tools::zig(sh, false).map_err(anyhow::Error::msg)?;
     cmd!(sh, "{zig} test kernels-zig/kernels.zig").run()?;
+    step("go vet and go test");
+    let (go, _) = tools::go(sh, false).map_err(anyhow::Error::msg)?;
+    {
+        let _dir = sh.push_dir("guests/go");
+        let _toolchain = sh.push_env("GOTOOLCHAIN", "local");
+        cmd!(sh, "{go} vet ./...").run()?;
+        cmd!(sh, "{go} test ./...").run()?;
+        let (_os, _arch) = (sh.push_env("GOOS", "wasip1"), sh.push_env("GOARCH", "wasm"));
+        cmd!(sh, "{go} vet ./...").run()?;
+    }
     step("tests");
     // The corpus test runs once, in the conformance step, which also writes the report.
     cmd!(sh, "cargo test --workspace --exclude conformance").run()?;

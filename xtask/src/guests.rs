@@ -22,8 +22,26 @@ pub const TARGET: &str = "wasm32-wasip1";
 pub struct Toolchain {
     /// Tool names and their versions, as the manifest records them.
     pub versions: Vec<(String, String)>,
-    /// The `zig` binary, for families that build the Zig kernel object.
-    pub zig: Option<PathBuf>,
+    /// Tools the build runs by path (`zig`, `go`, `tinygo`), where they are not simply on PATH.
+    pub paths: Vec<(&'static str, PathBuf)>,
+}
+
+impl Toolchain {
+    /// The path of `tool`.
+    pub fn path(&self, tool: &str) -> anyhow::Result<&Path> {
+        self.paths.iter().find(|(name, _)| *name == tool).map(|(_, path)| path.as_path()).context(format!("no {tool}"))
+    }
+
+    /// Adds a tool found by `probe`.
+    fn add(&mut self, tool: &'static str, (path, version): (PathBuf, String)) {
+        self.versions.push((tool.into(), version));
+        self.paths.push((tool, path));
+    }
+
+    /// The toolchain a dry run assumes for a family whose tools are missing: each tool by its name.
+    pub fn assumed(tools: &[&'static str]) -> Toolchain {
+        Toolchain { versions: Vec::new(), paths: tools.iter().map(|tool| (*tool, PathBuf::from(tool))).collect() }
+    }
 }
 
 /// One guest family, such as `rust`.
@@ -33,8 +51,12 @@ pub struct Family {
     pub name: &'static str,
     /// The source language.
     pub language: &'static str,
+    /// Where its kernels come from: `kernels-rust`, `kernels-zig` (both simd128) or `go` (scalar Go).
+    pub kernels: &'static str,
     /// Whether every machine that runs the xtask can build it, so a skip is a failure.
     pub required: bool,
+    /// The tools its build runs by path, which a dry run names when they are missing.
+    pub tools: &'static [&'static str],
     /// Finds (or installs) the toolchain, or says why it cannot be used.
     pub toolchain: fn(&Shell, bool) -> Result<Toolchain, String>,
     /// Builds one mode into the given `.wasm` path (or prints the commands on a dry run).
@@ -43,8 +65,42 @@ pub struct Family {
 
 /// Every guest family, in build order.
 pub const FAMILIES: &[Family] = &[
-    Family { name: "rust", language: "rust", required: true, toolchain: rust_toolchain, build: build_rust },
-    Family { name: "rust-zig", language: "rust", required: true, toolchain: rust_zig_toolchain, build: build_rust_zig },
+    Family {
+        name: "rust",
+        language: "rust",
+        kernels: "kernels-rust",
+        required: true,
+        tools: &[],
+        toolchain: rust_toolchain,
+        build: build_rust,
+    },
+    Family {
+        name: "rust-zig",
+        language: "rust",
+        kernels: "kernels-zig",
+        required: true,
+        tools: &["zig"],
+        toolchain: rust_zig_toolchain,
+        build: build_rust_zig,
+    },
+    Family {
+        name: "go",
+        language: "go",
+        kernels: "go",
+        required: true,
+        tools: &["go"],
+        toolchain: go_toolchain,
+        build: build_go,
+    },
+    Family {
+        name: "tinygo",
+        language: "go",
+        kernels: "kernels-zig",
+        required: false,
+        tools: &["tinygo", "zig"],
+        toolchain: tinygo_toolchain,
+        build: build_tinygo,
+    },
 ];
 
 /// The Rust toolchain with the wasm target, which it installs through rustup when missing.
@@ -59,15 +115,28 @@ fn rust_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
             add.run().map_err(|e| format!("cannot install the {TARGET} target: {e}"))?;
         }
     }
-    Ok(Toolchain { versions: vec![("rustc".into(), rustc)], zig: None })
+    Ok(Toolchain { versions: vec![("rustc".into(), rustc)], paths: Vec::new() })
 }
 
 /// The Rust toolchain and Zig, which it installs from PyPI when missing.
 fn rust_zig_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
     let mut toolchain = rust_toolchain(sh, dry_run)?;
-    let (zig, version) = tools::zig(sh, dry_run)?;
-    toolchain.versions.push(("zig".into(), version));
-    toolchain.zig = Some(zig);
+    toolchain.add("zig", tools::zig(sh, dry_run)?);
+    Ok(toolchain)
+}
+
+/// Go 1.24 or newer, which it installs from PyPI when missing.
+fn go_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
+    let mut toolchain = Toolchain::default();
+    toolchain.add("go", tools::go(sh, dry_run)?);
+    Ok(toolchain)
+}
+
+/// TinyGo from PATH, and Zig for the kernel object.
+fn tinygo_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
+    let mut toolchain = Toolchain::default();
+    toolchain.add("tinygo", tools::tinygo(sh)?);
+    toolchain.add("zig", tools::zig(sh, dry_run)?);
     Ok(toolchain)
 }
 
@@ -79,9 +148,40 @@ fn build_rust(sh: &Shell, _toolchain: &Toolchain, mode: &str, out: &Path, dry_ru
 
 /// `guest-rust` with the mode's allocator, linked against the Zig kernel object.
 fn build_rust_zig(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let zig = toolchain.zig.as_deref().context("the rust-zig toolchain has no zig")?;
-    let object = kernels_zig::build(sh, zig, dry_run)?;
+    let object = kernels_zig::build(sh, toolchain.path("zig")?, dry_run)?;
     kernels_zig::build_guest(sh, &object, mode, out, dry_run)
+}
+
+/// The shared Go source with standard Go as a c-shared wasip1 reactor; `-tags leaking` turns the
+/// collector off (`gc_leaking.go`).
+fn build_go(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let go = toolchain.path("go")?;
+    let _dir = sh.push_dir("guests/go");
+    let (_os, _arch) = (sh.push_env("GOOS", "wasip1"), sh.push_env("GOARCH", "wasm"));
+    // Never fetch another Go toolchain because of go.mod: nothing outside our registries is reachable.
+    let _toolchain = sh.push_env("GOTOOLCHAIN", "local");
+    let build = cmd!(sh, "{go} build -buildmode=c-shared -tags {mode} -o {out} .");
+    run(build, "GOOS=wasip1 GOARCH=wasm GOTOOLCHAIN=local ", dry_run)
+}
+
+/// The shared Go source with TinyGo and GoMode's flags, the Zig kernel object linked in.
+fn build_tinygo(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let (tinygo, zig) = (toolchain.path("tinygo")?, toolchain.path("zig")?);
+    let object = kernels_zig::build(sh, zig, dry_run)?;
+    let _dir = sh.push_dir("guests/go");
+    let gc = format!("-gc={mode}");
+    let ldflags = format!("-ldflags=-extldflags='{}'", object.display());
+    let build = cmd!(sh, "{tinygo} build -target wasip1 -scheduler=none {gc} -buildmode=c-shared {ldflags} -o {out} .");
+    run(build, "", dry_run)
+}
+
+/// Runs `cmd`, or prints it (after `env`, the variables it runs with) on a dry run.
+fn run(cmd: Cmd<'_>, env: &str, dry_run: bool) -> anyhow::Result<()> {
+    if dry_run {
+        println!("(cd guests/go && {env}{cmd})");
+        return Ok(());
+    }
+    Ok(cmd.run()?)
 }
 
 /// Runs a `cargo build` of `guest-rust` and copies the module to `out`.

@@ -1,0 +1,3 @@
+module gomode.dev/guests/go
+
+go 1.24
