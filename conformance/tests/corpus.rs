@@ -51,10 +51,7 @@ fn main() -> ExitCode {
         let report = Report { outcomes: outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone() };
         // A relative folder is taken from the workspace root, not from this crate's folder.
         let dir = workspace_root().join(dir);
-        let written = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?))
-            .and_then(|()| std::fs::write(dir.join("report.md"), report.markdown()));
-        if let Err(err) = written {
+        if let Err(err) = report.write(&dir) {
             eprintln!("conformance: cannot write the report to {}: {err}", dir.display());
             return ExitCode::FAILURE;
         }
@@ -84,6 +81,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             &outcomes,
             Outcome {
                 guest: skipped.name.clone(),
+                mode: skipped.mode.clone(),
                 area: "-".into(),
                 case: "-".into(),
                 status: Status::Skipped,
@@ -113,7 +111,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         for entry in corpus.entries.iter().filter(|e| e.applies_to(mode)) {
             let (host, module, path, outcomes, known, scratch) =
                 (host.clone(), module.clone(), path.clone(), outcomes.clone(), known.clone(), scratch.clone());
-            let (entry, guest_name) = (entry.clone(), guest.name.clone());
+            let (entry, guest_name, guest_mode) = (entry.clone(), guest.name.clone(), guest.mode.clone());
             let name = format!("{}::{}", guest.name, entry.id());
             trials.push(Trial::test(name, move || {
                 let module = module.get_or_init(|| host.load(&path).map_err(|err| err.to_string()));
@@ -136,6 +134,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                     &outcomes,
                     Outcome {
                         guest: guest_name.clone(),
+                        mode: guest_mode.clone(),
                         area: entry.area.clone(),
                         case: entry.case.name.clone(),
                         status,

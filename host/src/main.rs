@@ -273,6 +273,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     let result = corpus::run_case(&module, &entry.case);
                     let outcome = Outcome {
                         guest: module.name().to_owned(),
+                        mode: mode.name().to_owned(),
                         area: entry.area.clone(),
                         case: entry.case.name.clone(),
                         status: if result.is_ok() { Status::Passed } else { Status::Failed },
@@ -303,6 +304,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         std::fs::write(path.with_extension("md"), &markdown)?;
+        std::fs::write(path.with_extension("junit.xml"), report.junit())?;
     }
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -1,8 +1,10 @@
-//! Conformance results and the JSON and Markdown reports made from them.
+//! Conformance results and the JSON, Markdown and JUnit reports made from them.
 //!
 //! `gomode-host check --report` and the `conformance` runner record one [`Outcome`] per
 //! (guest, case) and write the same [`Report`], so a user's own guest and our reference
-//! guests are judged and shown the same way.
+//! guests are judged and shown the same way. The Markdown report is a guest × mode × area
+//! matrix with pass, fail and skip counts, then every failure with its reproduce command; the
+//! JUnit file has one test suite per guest module, for CI systems that read JUnit.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,8 +28,11 @@ pub enum Status {
 /// The result of one (guest, case) pair.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Outcome {
-    /// The guest's name, such as `rust-leaking`.
+    /// The guest module's name, such as `rust-leaking`.
     pub guest: String,
+    /// The allocator/GC mode it was built in, such as `leaking`.
+    #[serde(default)]
+    pub mode: String,
     /// The case's area (its folder), or `-` for a guest that was skipped.
     pub area: String,
     /// The case's name, or `-` for a guest that was skipped.
@@ -48,6 +53,12 @@ pub struct Report {
     /// The outcomes, in the order they were recorded.
     pub outcomes: Vec<Outcome>,
 }
+
+/// The corpus areas, in the order the report shows them; other areas follow.
+const AREAS: [&str; 5] = ["routing", "encoding", "simd", "lifecycle", "memory"];
+
+/// One row of the Markdown table: counts per area, and the total.
+type Row<'a> = (BTreeMap<&'a str, Counts>, Counts);
 
 #[derive(Default)]
 struct Counts {
@@ -78,7 +89,9 @@ impl Counts {
         if self.known > 0 {
             parts.push(format!("{} known", self.known));
         }
-        if self.skipped > 0 {
+        if self.skipped > 0 && parts.is_empty() {
+            parts.push("skip".into());
+        } else if self.skipped > 0 {
             parts.push(format!("{} skip", self.skipped));
         }
         if parts.is_empty() { "-".into() } else { parts.join(", ") }
@@ -86,35 +99,83 @@ impl Counts {
 }
 
 impl Report {
+    /// The report as JUnit XML: one test suite per guest module, one test case per case.
+    pub fn junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+        let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+        for outcome in &self.outcomes {
+            let suite = suites.entry(&outcome.guest).or_insert_with(|| TestSuite::new(outcome.guest.as_str()));
+            let mut status = match outcome.status {
+                Status::Passed | Status::KnownFailure => TestCaseStatus::success(),
+                Status::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+                Status::Skipped => TestCaseStatus::skipped(),
+            };
+            let description = [
+                outcome.message.as_deref(),
+                outcome.reproduce.as_deref().map(|r| format!("reproduce: {r}")).as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+            if !description.is_empty() {
+                if let TestCaseStatus::NonSuccess { .. } = status {
+                    status.set_message(outcome.message.clone().unwrap_or_default());
+                }
+                status.set_description(description);
+            }
+            suite.add_test_case(TestCase::new(format!("{}::{}", outcome.area, outcome.case), status));
+        }
+        let mut report = quick_junit::Report::new("gomode-conformance");
+        report.add_test_suites(suites.into_values());
+        report.to_string().unwrap_or_else(|err| format!("<!-- cannot write JUnit XML: {err} -->"))
+    }
+
+    /// Writes `report.json`, `report.md` and `report.junit.xml` into `dir`.
+    pub fn write(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(self)?)?;
+        std::fs::write(dir.join("report.md"), self.markdown())?;
+        std::fs::write(dir.join("report.junit.xml"), self.junit())
+    }
+
     /// Whether no outcome failed.
     pub fn ok(&self) -> bool {
         self.outcomes.iter().all(|o| o.status != Status::Failed)
     }
 
-    /// A Markdown report: a guest × area table, then every failure with its reproduce command.
+    /// A Markdown report: a guest × mode × area table, then the skipped guests, what passing
+    /// cases measured, and every failure with its reproduce command.
     pub fn markdown(&self) -> String {
-        let areas: Vec<&str> = {
-            let mut areas: Vec<&str> =
-                self.outcomes.iter().filter(|o| o.status != Status::Skipped).map(|o| o.area.as_str()).collect();
-            areas.sort_unstable();
-            areas.dedup();
-            areas
-        };
-        let mut table: BTreeMap<&str, (BTreeMap<&str, Counts>, Counts)> = BTreeMap::new();
+        let mut areas: Vec<&str> = AREAS.to_vec();
         for outcome in &self.outcomes {
-            let (by_area, total) = table.entry(&outcome.guest).or_default();
-            by_area.entry(&outcome.area).or_default().add(outcome.status);
+            if outcome.status != Status::Skipped && !areas.contains(&outcome.area.as_str()) {
+                areas.push(&outcome.area);
+            }
+        }
+        // Rows by (guest family, mode); a module named `<family>-<mode>` is shown as its family.
+        let mut table: BTreeMap<(&str, &str), Row<'_>> = BTreeMap::new();
+        for outcome in &self.outcomes {
+            let family = outcome.guest.strip_suffix(&format!("-{}", outcome.mode)).unwrap_or(&outcome.guest);
+            let (by_area, total) = table.entry((family, outcome.mode.as_str())).or_default();
+            if outcome.status == Status::Skipped {
+                for area in &areas {
+                    by_area.entry(area).or_default().add(Status::Skipped);
+                }
+            } else {
+                by_area.entry(&outcome.area).or_default().add(outcome.status);
+            }
             total.add(outcome.status);
         }
-        let mut out = String::from("# Conformance report\n\n| guest |");
+        let mut out = String::from("# Conformance report\n\n| guest | mode |");
         for area in &areas {
             let _ = write!(out, " {area} |");
         }
-        out.push_str(" total |\n|---|");
+        out.push_str(" total |\n|---|---|");
         out.push_str(&"---|".repeat(areas.len() + 1));
         out.push('\n');
-        for (guest, (by_area, total)) in &table {
-            let _ = write!(out, "| {guest} |");
+        for ((family, mode), (by_area, total)) in &table {
+            let _ = write!(out, "| {family} | {} |", if mode.is_empty() { "-" } else { mode });
             for area in &areas {
                 let _ = write!(out, " {} |", by_area.get(area).map_or_else(|| "-".into(), Counts::cell));
             }
@@ -157,32 +218,50 @@ impl Report {
 mod tests {
     use super::*;
 
-    fn outcome(guest: &str, area: &str, status: Status) -> Outcome {
+    fn outcome(guest: &str, mode: &str, area: &str, status: Status) -> Outcome {
         Outcome {
-            guest: guest.into(),
+            guest: format!("{guest}-{mode}"),
+            mode: mode.into(),
             area: area.into(),
             case: "c".into(),
             status,
             message: Some("why".into()),
-            reproduce: None,
+            reproduce: (status == Status::Failed).then(|| "gomode-host call g.wasm /".into()),
+        }
+    }
+
+    fn sample() -> Report {
+        Report {
+            outcomes: vec![
+                outcome("g1", "leaking", "simd", Status::Passed),
+                outcome("g1", "leaking", "simd", Status::Failed),
+                outcome("g1", "leaking", "routing", Status::Passed),
+                outcome("g2", "conservative", "-", Status::Skipped),
+            ],
         }
     }
 
     #[test]
-    fn markdown_counts_by_guest_and_area() {
-        let report = Report {
-            outcomes: vec![
-                outcome("g1", "simd", Status::Passed),
-                outcome("g1", "simd", Status::Failed),
-                outcome("g1", "routing", Status::Passed),
-                outcome("g2", "-", Status::Skipped),
-            ],
-        };
+    fn markdown_counts_by_guest_mode_and_area() {
+        let report = sample();
         let text = report.markdown();
-        assert!(text.contains("| guest | routing | simd | total |"), "{text}");
-        assert!(text.contains("| g1 | 1 pass | 1 pass, **1 fail** | 2 pass, **1 fail** |"), "{text}");
-        assert!(text.contains("- `g2`: why"), "{text}");
+        assert!(text.contains("| guest | mode | routing | encoding | simd | lifecycle | memory | total |"), "{text}");
+        assert!(
+            text.contains("| g1 | leaking | 1 pass | - | 1 pass, **1 fail** | - | - | 2 pass, **1 fail** |"),
+            "{text}"
+        );
+        assert!(text.contains("| g2 | conservative | skip | skip | skip | skip | skip | skip |"), "{text}");
+        assert!(text.contains("- `g2-conservative`: why"), "{text}");
         assert!(text.contains("## Failures (1)"), "{text}");
         assert!(!report.ok());
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_guest_and_marks_failures_and_skips() {
+        let xml = sample().junit();
+        assert!(xml.contains(r#"<testsuite name="g1-leaking" tests="3""#), "{xml}");
+        assert!(xml.contains(r#"failures="1""#), "{xml}");
+        assert!(xml.contains("<skipped"), "{xml}");
+        assert!(xml.contains("reproduce: gomode-host call g.wasm /"), "{xml}");
     }
 }

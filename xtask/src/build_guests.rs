@@ -19,6 +19,8 @@ use crate::{flags, kernels_zig};
 pub struct Outcome {
     /// Families that were required on every machine but were skipped, with the reason.
     pub missing_required: Vec<(String, String)>,
+    /// Every family whose toolchain was missing, with the reason.
+    pub unbuildable: Vec<(String, String)>,
 }
 
 pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
@@ -30,7 +32,8 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
     }
     let dir = sh.current_dir().join("target/guests");
     sh.create_dir(&dir)?;
-    let (mut built, mut skipped, mut missing_required) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut built, mut skipped, mut missing_required, mut unbuildable) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut objects, mut canaries) = (Vec::new(), Vec::new());
     for family in FAMILIES {
         let skip = |reason: &str, skipped: &mut Vec<Value>| {
@@ -48,6 +51,7 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
             Ok(toolchain) => toolchain,
             Err(reason) => {
                 skip(&reason, &mut skipped);
+                unbuildable.push((family.name.to_string(), reason.clone()));
                 if family.required {
                     missing_required.push((family.name.to_string(), reason));
                 }
@@ -90,5 +94,5 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
         sh.write_file(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
         println!("build-guests: wrote target/guests/manifest.json ({} built, {} skipped)", built.len(), skipped.len());
     }
-    Ok(Outcome { missing_required })
+    Ok(Outcome { missing_required, unbuildable })
 }

