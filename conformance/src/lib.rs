@@ -95,7 +95,9 @@ pub fn manifest() -> anyhow::Result<Manifest> {
             .all(|name| manifest.guests.iter().any(|g| g.name == *name && guests_dir().join(&g.path).is_file()))
     };
     // `cargo xtask ci --guests go` leaves the Rust guests out on purpose.
-    let left_out = |manifest: &Manifest| manifest.skipped.iter().any(|g| g.guest == "rust" && g.reason == NOT_SELECTED);
+    let left_out = |manifest: &Manifest| {
+        !manifest.guests.is_empty() && manifest.skipped.iter().any(|g| g.guest == "rust" && g.reason == NOT_SELECTED)
+    };
     if let Ok(manifest) = read_manifest(&path)
         && (has_rust(&manifest) || left_out(&manifest))
     {
