@@ -14,7 +14,7 @@ use xshell::Shell;
 use crate::guests::{FAMILIES, MODES, Toolchain};
 use crate::{flags, kernels_zig};
 
-/// What a build produced: the manifest as written.
+/// What a build could not do, for `cargo xtask ci` to judge.
 #[derive(Debug)]
 pub struct Outcome {
     /// Families that were required on every machine but were skipped, with the reason.
@@ -44,6 +44,7 @@ pub fn run(sh: &Shell, flags: &flags::BuildGuests) -> anyhow::Result<Outcome> {
             }
         };
         if !flags.guests.is_empty() && !flags.guests.iter().any(|name| name == family.name) {
+            // The conformance crate reads this exact reason (`conformance::NOT_SELECTED`).
             skip("not selected by --guests", &mut skipped);
             continue;
         }
