@@ -213,9 +213,10 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
 }
 
 /// The imports standard Go's wasip1 runtime always has, outside the Worker's subset (ABI.md,
-/// "Worker compatibility"): its scheduler idles with `poll_oneoff` and `sched_yield`. They are
-/// never called while a handler runs, so the Worker-like host answers them with ENOSYS.
-const GO_RUNTIME_IMPORTS: &[&str] = &["sched_yield", "poll_oneoff"];
+/// "Worker compatibility"): its scheduler idles with `poll_oneoff` and `sched_yield`, and a build
+/// that links package `os` (the leaking one, through `runtime/debug`) sets stdio flags at start.
+/// They are never called while a handler runs, so the Worker-like host answers them with ENOSYS.
+const GO_RUNTIME_IMPORTS: &[&str] = &["sched_yield", "poll_oneoff", "fd_fdstat_set_flags"];
 
 /// What every reference guest's module must look like beyond the ABI's own rules: a true
 /// reactor (`_initialize`, no command-export wrappers), simd128 code when its kernels are SIMD
