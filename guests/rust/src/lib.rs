@@ -14,9 +14,6 @@ mod app;
 mod simd;
 mod zerobuf;
 
-#[cfg(feature = "kernels-rust")]
-use kernels_rust as _;
-
 #[cfg(all(feature = "kernels-rust", feature = "kernels-zig"))]
 compile_error!("choose one source of kernels: `kernels-rust` or `kernels-zig`, not both");
 

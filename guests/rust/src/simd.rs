@@ -1,7 +1,9 @@
 //! The SIMD routes: the seed's `/simd` demo and `POST /simd/<kernel>` with the hex body format of
-//! `conformance/ABI.md` §9. The kernels are called only through the `zig_simd_*` symbols.
+//! `conformance/ABI.md` §9. The kernels are called only through the `zig_simd_*` symbols; from
+//! kernels-rust the guest takes only the kernel names (`Kernel`).
 
 use crate::zerobuf::Response;
+pub use kernels_rust::Kernel;
 use std::fmt::Write;
 
 unsafe extern "C" {
@@ -17,46 +19,13 @@ unsafe extern "C" {
     fn zig_simd_map_linear_f64(ptr: *mut f64, count: usize, a: f64, b: f64);
 }
 
-/// The ten kernels, by the names of their routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
-    SumF64,
-    SumI32,
-    DotF64,
-    ScaleF64,
-    AddF64,
-    SubF64,
-    MulF64,
-    MinmaxF64,
-    ClampF64,
-    MapLinearF64,
-}
-
-impl Kernel {
-    pub fn from_name(name: &str) -> Option<Kernel> {
-        Some(match name {
-            "sum_f64" => Kernel::SumF64,
-            "sum_i32" => Kernel::SumI32,
-            "dot_f64" => Kernel::DotF64,
-            "scale_f64" => Kernel::ScaleF64,
-            "add_f64" => Kernel::AddF64,
-            "sub_f64" => Kernel::SubF64,
-            "mul_f64" => Kernel::MulF64,
-            "minmax_f64" => Kernel::MinmaxF64,
-            "clamp_f64" => Kernel::ClampF64,
-            "map_linear_f64" => Kernel::MapLinearF64,
-            _ => return None,
-        })
-    }
-
-    /// The fields the kernel takes, in the order `a`, `b`, `s`, `t`.
-    fn fields(self) -> &'static [u8] {
-        match self {
-            Kernel::SumF64 | Kernel::SumI32 | Kernel::MinmaxF64 => b"a",
-            Kernel::DotF64 | Kernel::AddF64 | Kernel::SubF64 | Kernel::MulF64 => b"ab",
-            Kernel::ScaleF64 => b"as",
-            Kernel::ClampF64 | Kernel::MapLinearF64 => b"ast",
-        }
+/// The fields a kernel takes, in the order `a`, `b`, `s`, `t`.
+fn fields(kernel: Kernel) -> &'static [u8] {
+    match kernel {
+        Kernel::SumF64 | Kernel::SumI32 | Kernel::MinmaxF64 => b"a",
+        Kernel::DotF64 | Kernel::AddF64 | Kernel::SubF64 | Kernel::MulF64 => b"ab",
+        Kernel::ScaleF64 => b"as",
+        Kernel::ClampF64 | Kernel::MapLinearF64 => b"ast",
     }
 }
 
@@ -113,7 +82,7 @@ impl Input {
                 [field @ (b'a' | b'b' | b's' | b't')] => *field,
                 _ => return Err(format!("unknown field {name:?}")),
             };
-            if !kernel.fields().contains(&field) {
+            if !fields(kernel).contains(&field) {
                 return Err(format!("kernel does not take field {name:?}"));
             }
             if seen.contains(&field) {
@@ -136,10 +105,10 @@ impl Input {
                 }
             }
         }
-        if let Some(missing) = kernel.fields().iter().find(|field| !seen.contains(field)) {
+        if let Some(missing) = fields(kernel).iter().find(|field| !seen.contains(field)) {
             return Err(format!("missing field {:?}", char::from(*missing)));
         }
-        if kernel.fields().contains(&b'b') && input.a_f64.len() != input.b.len() {
+        if fields(kernel).contains(&b'b') && input.a_f64.len() != input.b.len() {
             return Err(format!("a has {} values but b has {}", input.a_f64.len(), input.b.len()));
         }
         Ok(input)
