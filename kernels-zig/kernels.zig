@@ -6,7 +6,8 @@
 //! semantics are those of `conformance/ABI.md` §8, bit for bit the same as kernels-rust: two f64
 //! lanes (lane 0 even indices, lane 1 odd), reductions add lane 0 and lane 1 and then an odd last
 //! element, `<`/`>` selects, and no fused multiply-add. A null pointer or a zero count returns 0
-//! or does nothing. `zig test kernels.zig` runs the edge-case tests at the bottom.
+//! or does nothing. `zig test kernels.zig` runs the tests at the bottom, which read the edge
+//! cases of edge-cases.json.
 
 const std = @import("std");
 
@@ -150,84 +151,143 @@ export fn zig_simd_map_linear_f64(ptr: ?[*]f64, count: usize, a: f64, b: f64) vo
     if (i < count) x[i] = a * x[i] + b;
 }
 
-// Edge cases, the same as kernels-rust's tables. Results are compared by bits, any NaN
-// matching any NaN.
+// Tests. The edge cases come from edge-cases.json, next to this file, which kernels-rust and the
+// Go guest also test against; its "about" field describes the format. A case fails when its
+// result differs from r bit for bit, except that any NaN matches any NaN. The two tests after it
+// cover what a table cannot: null pointers and a destination that is also an input.
 
-const nan = std.math.nan(f64);
-const inf = std.math.inf(f64);
+const Case = struct {
+    kernel: []const u8,
+    name: []const u8,
+    purpose: []const u8,
+    a: []const []const u8,
+    b: ?[]const []const u8 = null,
+    s: ?[]const u8 = null,
+    t: ?[]const u8 = null,
+    r: []const []const u8,
+};
 
-fn bits(x: f64) u64 {
-    return if (std.math.isNan(x)) @bitCast(nan) else @bitCast(x);
+/// What outputs hold before a kernel runs: a number that no case expects and not a NaN, so an
+/// output the kernel never writes cannot match a result, not even a NaN one.
+const unwritten: f64 = 1234.5;
+
+fn f64s(arena: std.mem.Allocator, values: []const []const u8) ![]f64 {
+    const xs = try arena.alloc(f64, values.len);
+    for (xs, values) |*x, v| x.* = try scalar(v);
+    return xs;
 }
 
-fn expectBits(expected: f64, actual: f64) !void {
-    try std.testing.expectEqual(bits(expected), bits(actual));
+fn scalar(value: ?[]const u8) !f64 {
+    const v = value orelse return error.MissingField;
+    if (v.len != 16) return error.BadHex;
+    return @bitCast(try std.fmt.parseInt(u64, v, 16));
 }
 
-test "sum_f64: empty, null, -0, lane order, odd tail, NaN" {
-    try expectBits(0, zig_simd_sum_f64(null, 3));
-    try expectBits(0, zig_simd_sum_f64(&[_]f64{1}, 0));
-    try expectBits(0.0, zig_simd_sum_f64(&[_]f64{-0.0}, 1));
-    try expectBits(0.0, zig_simd_sum_f64(&[_]f64{ -0.0, -0.0 }, 2));
-    try expectBits(2.0, zig_simd_sum_f64(&[_]f64{ 1e16, 1, -1e16, 1 }, 4));
-    try expectBits(1e16 + 2.0, zig_simd_sum_f64(&[_]f64{ 1, -1e16, 1, 1e16, 1e16 }, 5));
-    try expectBits(nan, zig_simd_sum_f64(&[_]f64{ inf, -inf }, 2));
-    try expectBits(36, zig_simd_sum_f64(&[_]f64{ 1, 2, 3, 4, 5, 6, 7, 8 }, 8));
+fn bitsOf(arena: std.mem.Allocator, xs: []const f64) ![]u64 {
+    const out = try arena.alloc(u64, xs.len);
+    for (out, xs) |*o, x| o.* = @bitCast(x);
+    return out;
 }
 
-test "sum_i32 widens" {
-    const max = std.math.maxInt(i32);
-    try std.testing.expectEqual(@as(i64, 5) * max, zig_simd_sum_i32(&[_]i32{ max, max, max, max, max }, 5));
+/// Runs the case's kernel through its C ABI and returns the result's bits, laid out as `r`.
+fn run(arena: std.mem.Allocator, case: Case) ![]u64 {
+    const k = case.kernel;
+    if (std.mem.eql(u8, k, "sum_i32")) {
+        const x = try arena.alloc(i32, case.a.len);
+        for (x, case.a) |*v, hex| {
+            if (hex.len != 8) return error.BadHex;
+            v.* = @bitCast(try std.fmt.parseInt(u32, hex, 16));
+        }
+        return arena.dupe(u64, &.{@bitCast(zig_simd_sum_i32(x.ptr, x.len))});
+    }
+    const a = try f64s(arena, case.a);
+    const b = try f64s(arena, case.b orelse &.{});
+    const n = @min(a.len, b.len);
+    if (std.mem.eql(u8, k, "sum_f64")) return arena.dupe(u64, &.{@bitCast(zig_simd_sum_f64(a.ptr, a.len))});
+    if (std.mem.eql(u8, k, "dot_f64")) return arena.dupe(u64, &.{@bitCast(zig_simd_dot_f64(a.ptr, b.ptr, n))});
+    if (std.mem.eql(u8, k, "minmax_f64")) {
+        var out = [2]f64{ unwritten, unwritten };
+        zig_simd_minmax_f64(a.ptr, a.len, &out);
+        return bitsOf(arena, if (out[0] == unwritten and out[1] == unwritten) &.{} else &out);
+    }
+    if (std.mem.eql(u8, k, "scale_f64")) {
+        zig_simd_scale_f64(a.ptr, a.len, try scalar(case.s));
+        return bitsOf(arena, a);
+    }
+    if (std.mem.eql(u8, k, "clamp_f64")) {
+        zig_simd_clamp_f64(a.ptr, a.len, try scalar(case.s), try scalar(case.t));
+        return bitsOf(arena, a);
+    }
+    if (std.mem.eql(u8, k, "map_linear_f64")) {
+        zig_simd_map_linear_f64(a.ptr, a.len, try scalar(case.s), try scalar(case.t));
+        return bitsOf(arena, a);
+    }
+    const dst = try arena.alloc(f64, n);
+    @memset(dst, unwritten);
+    const ops = .{ .{ "add_f64", zig_simd_add_f64 }, .{ "sub_f64", zig_simd_sub_f64 }, .{ "mul_f64", zig_simd_mul_f64 } };
+    inline for (ops) |op| if (std.mem.eql(u8, k, op[0])) {
+        op[1](dst.ptr, a.ptr, b.ptr, n);
+        return bitsOf(arena, dst);
+    };
+    return error.UnknownKernel;
+}
+
+/// Whether the result matches r: bit for bit, except that any NaN matches any NaN, and never
+/// treating the i64 of sum_i32 as a NaN.
+fn matches(case: Case, got: []const u64) !bool {
+    if (got.len != case.r.len) return false;
+    const f64_result = !std.mem.eql(u8, case.kernel, "sum_i32");
+    for (got, case.r) |g, hex| {
+        if (hex.len != 16) return error.BadHex;
+        const want = try std.fmt.parseInt(u64, hex, 16);
+        const both_nan = f64_result and std.math.isNan(@as(f64, @bitCast(g))) and std.math.isNan(@as(f64, @bitCast(want)));
+        if (g != want and !both_nan) return false;
+    }
+    return true;
+}
+
+test "edge-cases.json" {
+    const File = struct { about: []const u8, cases: []const Case };
+    var arena_state = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena_state.deinit();
+    const arena = arena_state.allocator();
+    const file = try std.json.parseFromSliceLeaky(File, arena, @embedFile("edge-cases.json"), .{});
+    try std.testing.expect(file.cases.len > 0);
+    var failed: usize = 0;
+    for (file.cases) |case| {
+        const got = run(arena, case) catch |err| {
+            std.debug.print("\n{s}/{s}: {s}\n", .{ case.kernel, case.name, @errorName(err) });
+            failed += 1;
+            continue;
+        };
+        if (!try matches(case, got)) {
+            std.debug.print("\n{s}/{s}: {s}\n    got ", .{ case.kernel, case.name, case.purpose });
+            for (got) |g| std.debug.print(" {x:0>16}", .{g});
+            std.debug.print("\n    want", .{});
+            for (case.r) |want| std.debug.print(" {s}", .{want});
+            std.debug.print("\n", .{});
+            failed += 1;
+        }
+    }
+    if (failed > 0) {
+        std.debug.print("{d} of {d} edge cases failed\n", .{ failed, file.cases.len });
+        return error.TestUnexpectedResult;
+    }
+}
+
+test "null pointers: reductions return +0.0 or 0, the rest do nothing" {
+    try std.testing.expectEqual(@as(u64, 0), @as(u64, @bitCast(zig_simd_sum_f64(null, 3))));
     try std.testing.expectEqual(@as(i64, 0), zig_simd_sum_i32(null, 5));
+    try std.testing.expectEqual(@as(u64, 0), @as(u64, @bitCast(zig_simd_dot_f64(&[_]f64{ 1, 2 }, null, 2))));
+    var out = [2]f64{ 5, 5 };
+    zig_simd_minmax_f64(null, 2, &out);
+    zig_simd_scale_f64(null, 3, 2);
+    zig_simd_add_f64(null, &[_]f64{1}, &[_]f64{1}, 1);
+    try std.testing.expectEqual([2]f64{ 5, 5 }, out);
 }
 
-test "dot_f64: odd tail and no FMA" {
-    try expectBits(32, zig_simd_dot_f64(&[_]f64{ 1, 2, 3 }, &[_]f64{ 4, 5, 6 }, 3));
-    try expectBits(0, zig_simd_dot_f64(&[_]f64{ 0.1, 0, -1 }, &[_]f64{ 10, 0, 1 }, 3));
-    try expectBits(204, zig_simd_dot_f64(&[_]f64{ 1, 2, 3, 4, 5, 6, 7, 8 }, &[_]f64{ 1, 2, 3, 4, 5, 6, 7, 8 }, 8));
-}
-
-test "minmax_f64: NaN first wins, later NaN ignored, zeros by position, empty untouched" {
-    var out = [2]f64{ nan, nan };
-    zig_simd_minmax_f64(&[_]f64{ 1, nan, -1, nan, 7 }, 5, &out);
-    try expectBits(-1, out[0]);
-    try expectBits(7, out[1]);
-    zig_simd_minmax_f64(&[_]f64{ nan, 1, 2 }, 3, &out);
-    try expectBits(nan, out[0]);
-    try expectBits(nan, out[1]);
-    zig_simd_minmax_f64(&[_]f64{ -0.0, 0.0 }, 2, &out);
-    try expectBits(-0.0, out[0]);
-    try expectBits(-0.0, out[1]);
-    out = .{ 5, 5 };
-    zig_simd_minmax_f64(&[_]f64{1}, 0, &out);
-    try expectBits(5, out[0]);
-}
-
-test "clamp_f64: NaN passes, lo > hi gives hi" {
-    var x = [_]f64{ nan, -5, 0.5, 5 };
-    zig_simd_clamp_f64(&x, 4, 1, -1);
-    try expectBits(nan, x[0]);
-    try expectBits(-1, x[1]);
-    try expectBits(-1, x[2]);
-    try expectBits(-1, x[3]);
-}
-
-test "element-wise kernels: odd tails, aliasing, no FMA" {
+test "dst may alias an input" {
     var x = [_]f64{ 1, 2, 3 };
     zig_simd_add_f64(&x, &x, &[_]f64{ 10, 20, 30 }, 3);
     try std.testing.expectEqual([_]f64{ 11, 22, 33 }, x);
-    zig_simd_scale_f64(&x, 3, -1);
-    try std.testing.expectEqual([_]f64{ -11, -22, -33 }, x);
-    var y = [_]f64{0.1};
-    zig_simd_map_linear_f64(&y, 1, 10, -1);
-    try expectBits(0, y[0]);
-    var d = [_]f64{ 0, 0, 0 };
-    zig_simd_sub_f64(&d, &[_]f64{ 1, -0.0, inf }, &[_]f64{ 2, 0, inf }, 3);
-    try expectBits(-1, d[0]);
-    try expectBits(-0.0, d[1]);
-    try expectBits(nan, d[2]);
-    zig_simd_mul_f64(&d, &[_]f64{ 1.5, -0.0, 0 }, &[_]f64{ 2, 3, inf }, 3);
-    try expectBits(3, d[0]);
-    try expectBits(-0.0, d[1]);
-    try expectBits(nan, d[2]);
 }

@@ -1,132 +1,168 @@
-//! Edge-case tables for the kernels: empty input, odd lengths, ±0, infinities, NaN and the lane
-//! order that makes a two-lane sum differ from a left-to-right one.
+//! The kernels' edge cases, read from `kernels-zig/edge-cases.json`.
+//!
+//! The Zig kernel tests and the Go guest's kernel tests read the same file, so the three
+//! implementations are held to one table instead of three that drift apart. The file's `about`
+//! field and the [`Case`] struct describe the format. One test per kernel runs that kernel's
+//! cases; the last tests cover what a table of slices cannot: the names and the C ABI.
 
 extern crate std;
 
 use super::*;
 use rstest::rstest;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::string::String;
 use std::vec::Vec;
+use std::{format, vec};
 
-const NAN: f64 = f64::NAN;
-const INF: f64 = f64::INFINITY;
-const SUB: f64 = 5e-324;
+/// The edge-case file: a description for readers, since JSON has no comments, and the cases.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EdgeCases {
+    /// What the file is and how to read a case.
+    about: String,
+    /// The cases, grouped by kernel.
+    cases: Vec<Case>,
+}
 
-/// Bits of a result, with every NaN made the same so NaNs compare equal (`[kernel.nan]`).
-fn bits(x: f64) -> u64 {
-    if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() }
+/// One edge case: a kernel, its inputs named as the fields of an ABI.md §9 request, and its
+/// expected result.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// The kernel, by its snake_case name (`sum_f64`, …).
+    kernel: String,
+    /// A snake_case name, unique among the kernel's cases.
+    name: String,
+    /// One line saying what the case shows.
+    purpose: String,
+    /// Vector `a`: 16 lowercase hex digits of each f64's bits, or 8 of each i32's for `sum_i32`.
+    a: Vec<String>,
+    /// Vector `b`, for `dot`, `add`, `sub` and `mul`, which run over the common length of `a`
+    /// and `b`.
+    b: Option<Vec<String>>,
+    /// Scalar `s`: the factor of `scale`, `lo` of `clamp`, `a` of `map_linear`.
+    s: Option<String>,
+    /// Scalar `t`: `hi` of `clamp`, `b` of `map_linear`.
+    t: Option<String>,
+    /// The expected result, 16 hex digits per value: one value for a reduction (`sum_i32` gives
+    /// its i64), the resulting vector for the element-wise kernels, and min then max for
+    /// `minmax`, or nothing when `minmax` must leave its output untouched.
+    r: Vec<String>,
+}
+
+/// What an output holds before a kernel runs: a number that no case expects and not a NaN, so an
+/// output the kernel never writes cannot match a result, not even a NaN one.
+const UNWRITTEN: f64 = 1234.5;
+
+fn edge_cases() -> EdgeCases {
+    serde_json::from_str(include_str!("../../kernels-zig/edge-cases.json")).expect("edge-cases.json parses")
+}
+
+/// Parses exactly `digits` lowercase hex digits.
+fn hex(value: &str, digits: usize) -> u64 {
+    let lower_hex = value.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    assert!(value.len() == digits && lower_hex, "{value:?} is not {digits} lowercase hex digits");
+    u64::from_str_radix(value, 16).unwrap()
+}
+
+fn f64s(values: &[String]) -> Vec<f64> {
+    values.iter().map(|v| f64::from_bits(hex(v, 16))).collect()
+}
+
+fn scalar(value: &Option<String>) -> f64 {
+    f64::from_bits(hex(value.as_deref().expect("the kernel takes this scalar"), 16))
+}
+
+/// Runs the case's kernel on its inputs and returns the result's bits, laid out as `r`.
+fn run(kernel: Kernel, case: &Case) -> Vec<u64> {
+    let a = || f64s(&case.a);
+    let b = || f64s(case.b.as_deref().expect("the kernel takes b"));
+    let (s, t) = (|| scalar(&case.s), || scalar(&case.t));
+    let in_place = |kernel: &dyn Fn(&mut [f64])| {
+        let mut x = a();
+        kernel(&mut x);
+        x.into_iter().map(f64::to_bits).collect()
+    };
+    match kernel {
+        Kernel::SumF64 => vec![sum_f64(&a()).to_bits()],
+        Kernel::SumI32 => vec![sum_i32(&case.a.iter().map(|v| hex(v, 8) as u32 as i32).collect::<Vec<_>>()) as u64],
+        Kernel::DotF64 => vec![dot_f64(&a(), &b()).to_bits()],
+        Kernel::ScaleF64 => in_place(&|x| scale_f64(x, s())),
+        Kernel::AddF64 | Kernel::SubF64 | Kernel::MulF64 => {
+            let op = match kernel {
+                Kernel::AddF64 => add_f64,
+                Kernel::SubF64 => sub_f64,
+                _ => mul_f64,
+            };
+            let (a, b) = (a(), b());
+            let mut dst = vec![UNWRITTEN; a.len().min(b.len())];
+            op(&mut dst, &a, &b);
+            dst.into_iter().map(f64::to_bits).collect()
+        }
+        Kernel::MinmaxF64 => minmax_f64(&a()).map_or(vec![], |(min, max)| vec![min.to_bits(), max.to_bits()]),
+        Kernel::ClampF64 => in_place(&|x| clamp_f64(x, s(), t())),
+        Kernel::MapLinearF64 => in_place(&|x| map_linear_f64(x, s(), t())),
+    }
+}
+
+/// Writes result bits as 16 hex digits each, every f64 NaN as the same NaN, so that comparing
+/// the strings matches any NaN with any NaN (`[kernel.nan]`) and everything else bit for bit.
+/// The i64 of `sum_i32` is never a NaN.
+fn shown(kernel: Kernel, bits: impl IntoIterator<Item = u64>) -> Vec<String> {
+    let is_nan = |b: u64| kernel != Kernel::SumI32 && f64::from_bits(b).is_nan();
+    bits.into_iter().map(|b| format!("{:016x}", if is_nan(b) { f64::NAN.to_bits() } else { b })).collect()
 }
 
 #[rstest]
-#[case::empty(&[], 0.0)]
-#[case::one(&[1.5], 1.5)]
-#[case::negative_zero_is_positive(&[-0.0], 0.0)]
-#[case::two_negative_zeros(&[-0.0, -0.0], 0.0)]
-#[case::odd(&[1.0, 2.0, 3.0], 6.0)]
-#[case::one_to_eight(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], 36.0)]
-// Lanes: (1e16 + -1e16) + (1 + 1) = 2, where left to right gives 1e16 + 1 + ... = 0.
-#[case::lane_order(&[1e16, 1.0, -1e16, 1.0], 2.0)]
-// Lanes (1 + 1, -1e16 + 1e16) = (2, 0), then the odd tail: 2 + 1e16 is exact. Left to right
-// the ones are lost against -1e16.
-#[case::tail_last(&[1.0, -1e16, 1.0, 1e16, 1e16], 1e16 + 2.0)]
-#[case::infinities(&[INF, 1.0, 2.0], INF)]
-#[case::opposite_infinities(&[INF, -INF], NAN)]
-#[case::nan(&[1.0, NAN, 3.0], NAN)]
-#[case::subnormals(&[SUB, SUB, SUB], 3.0 * SUB)]
-#[case::overflow(&[f64::MAX, 0.0, f64::MAX], INF)]
-fn sum_f64_edges(#[case] x: &[f64], #[case] expected: f64) {
-    assert_eq!(bits(sum_f64(x)), bits(expected));
+#[case::sum_f64(Kernel::SumF64)]
+#[case::sum_i32(Kernel::SumI32)]
+#[case::dot_f64(Kernel::DotF64)]
+#[case::scale_f64(Kernel::ScaleF64)]
+#[case::add_f64(Kernel::AddF64)]
+#[case::sub_f64(Kernel::SubF64)]
+#[case::mul_f64(Kernel::MulF64)]
+#[case::minmax_f64(Kernel::MinmaxF64)]
+#[case::clamp_f64(Kernel::ClampF64)]
+#[case::map_linear_f64(Kernel::MapLinearF64)]
+fn edge_cases_pass(#[case] kernel: Kernel) {
+    let file = edge_cases();
+    let cases: Vec<&Case> = file.cases.iter().filter(|case| case.kernel == kernel.name()).collect();
+    assert!(!cases.is_empty(), "edge-cases.json has no case for {}", kernel.name());
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|case| {
+            let got = shown(kernel, run(kernel, case));
+            let want = shown(kernel, case.r.iter().map(|r| hex(r, 16)));
+            (got != want).then(|| format!("{}: {}\n    got  {got:?}\n    want {want:?}", case.name, case.purpose))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} failed:\n{}", kernel.name(), failures.join("\n"));
 }
 
-#[rstest]
-#[case::empty(&[], 0)]
-#[case::odd(&[1, 2, 3, 4, 5], 15)]
-#[case::widens(&[i32::MAX, i32::MAX, i32::MAX, i32::MAX, i32::MAX], 5 * i64::from(i32::MAX))]
-#[case::negative(&[i32::MIN, i32::MIN, -1], 2 * i64::from(i32::MIN) - 1)]
-fn sum_i32_edges(#[case] x: &[i32], #[case] expected: i64) {
-    assert_eq!(sum_i32(x), expected);
-}
-
-#[rstest]
-#[case::empty(&[], &[], 0.0)]
-#[case::seed_demo(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], 204.0)]
-#[case::odd(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0], 32.0)]
-#[case::min_length(&[1.0, 2.0, 3.0], &[4.0, 5.0], 14.0)]
-#[case::negative_zero(&[-0.0], &[1.0], 0.0)]
-#[case::zero_times_inf(&[0.0, 1.0], &[INF, 1.0], NAN)]
-// Without FMA, 0.1 * 10 rounds to exactly 1 and 1 - 1 = 0; with FMA the result is 2^-54.
-#[case::no_fma(&[0.1, 0.0, -1.0], &[10.0, 0.0, 1.0], 0.0)]
-fn dot_f64_edges(#[case] a: &[f64], #[case] b: &[f64], #[case] expected: f64) {
-    assert_eq!(bits(dot_f64(a, b)), bits(expected));
-}
-
-#[rstest]
-#[case::empty(&[], None)]
-#[case::one(&[3.0], Some((3.0, 3.0)))]
-#[case::one_nan(&[NAN], Some((NAN, NAN)))]
-#[case::seed_demo(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], Some((1.0, 8.0)))]
-#[case::odd_tail(&[5.0, 4.0, -9.0], Some((-9.0, 5.0)))]
-#[case::nan_first_wins(&[NAN, 1.0, 2.0], Some((NAN, NAN)))]
-#[case::nan_later_ignored(&[1.0, NAN, -1.0, NAN, 7.0], Some((-1.0, 7.0)))]
-#[case::zero_held_first(&[0.0, -0.0], Some((0.0, 0.0)))]
-#[case::negative_zero_held_first(&[-0.0, 0.0], Some((-0.0, -0.0)))]
-#[case::infinities(&[1.0, -INF, INF, 2.0], Some((-INF, INF)))]
-fn minmax_f64_edges(#[case] x: &[f64], #[case] expected: Option<(f64, f64)>) {
-    let pair_bits = |pair: Option<(f64, f64)>| pair.map(|(min, max)| (bits(min), bits(max)));
-    assert_eq!(pair_bits(minmax_f64(x)), pair_bits(expected));
-}
-
-/// Runs an in-place kernel on a copy of `x` and returns the result's bits.
-fn in_place(x: &[f64], kernel: impl Fn(&mut [f64])) -> Vec<u64> {
-    let mut x = x.to_vec();
-    kernel(&mut x);
-    x.into_iter().map(bits).collect()
-}
-
-fn all_bits(x: &[f64]) -> Vec<u64> {
-    x.iter().copied().map(bits).collect()
-}
-
-#[rstest]
-#[case::odd(&[1.0, -2.0, 0.0], 2.0, &[2.0, -4.0, 0.0])]
-#[case::negative_zero(&[0.0, -0.0, 1.0], -1.0, &[-0.0, 0.0, -1.0])]
-#[case::zero_times_inf(&[0.0, 1.0], INF, &[NAN, INF])]
-#[case::subnormal_halved(&[SUB], 0.5, &[0.0])]
-fn scale_f64_edges(#[case] x: &[f64], #[case] s: f64, #[case] expected: &[f64]) {
-    assert_eq!(in_place(x, |x| scale_f64(x, s)), all_bits(expected));
-}
-
-#[rstest]
-#[case::odd(&[-5.0, 0.5, 5.0], -1.0, 1.0, &[-1.0, 0.5, 1.0])]
-#[case::nan_passes(&[NAN, 2.0], 0.0, 1.0, &[NAN, 1.0])]
-#[case::lo_above_hi(&[-5.0, 0.5, 5.0], 1.0, -1.0, &[-1.0, -1.0, -1.0])]
-#[case::zeros_kept(&[-0.0, 0.0], 0.0, 0.0, &[-0.0, 0.0])]
-#[case::nan_bounds_ignored(&[3.0], NAN, NAN, &[3.0])]
-fn clamp_f64_edges(#[case] x: &[f64], #[case] lo: f64, #[case] hi: f64, #[case] expected: &[f64]) {
-    assert_eq!(in_place(x, |x| clamp_f64(x, lo, hi)), all_bits(expected));
-}
-
-#[rstest]
-#[case::odd(&[1.0, 2.0, 3.0], 2.0, 1.0, &[3.0, 5.0, 7.0])]
-#[case::no_fma(&[0.1], 10.0, -1.0, &[0.0])]
-#[case::negative_zero(&[-0.0], 1.0, -0.0, &[-0.0])]
-#[case::inf_minus_inf(&[INF], 1.0, -INF, &[NAN])]
-fn map_linear_f64_edges(#[case] x: &[f64], #[case] a: f64, #[case] b: f64, #[case] expected: &[f64]) {
-    assert_eq!(in_place(x, |x| map_linear_f64(x, a, b)), all_bits(expected));
-}
-
-#[rstest]
-#[case::add(add_f64 as fn(&mut [f64], &[f64], &[f64]), &[1.0, -0.0, INF], &[2.0, 0.0, -INF], &[3.0, 0.0, NAN])]
-#[case::sub(sub_f64 as fn(&mut [f64], &[f64], &[f64]), &[1.0, -0.0, INF], &[2.0, 0.0, INF], &[-1.0, -0.0, NAN])]
-#[case::mul(mul_f64 as fn(&mut [f64], &[f64], &[f64]), &[1.5, -0.0, 0.0], &[2.0, 3.0, INF], &[3.0, -0.0, NAN])]
-fn binary_edges(
-    #[case] kernel: fn(&mut [f64], &[f64], &[f64]),
-    #[case] a: &[f64],
-    #[case] b: &[f64],
-    #[case] expected: &[f64],
-) {
-    let mut dst = std::vec![7.0; a.len()];
-    kernel(&mut dst, a, b);
-    assert_eq!(all_bits(&dst), all_bits(expected));
+#[test]
+fn edge_cases_are_well_formed() {
+    let file = edge_cases();
+    assert!(!file.about.is_empty(), "edge-cases.json should say what it is in `about`");
+    let mut seen = BTreeSet::new();
+    for case in &file.cases {
+        let id = format!("{}/{}", case.kernel, case.name);
+        let kernel = Kernel::from_name(&case.kernel).unwrap_or_else(|| panic!("{id}: no such kernel"));
+        assert!(seen.insert(id.clone()), "{id}: the name is used twice");
+        assert!(
+            !case.name.is_empty()
+                && case.name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+            "{id}: the name is not snake_case"
+        );
+        assert!(!case.purpose.is_empty() && !case.purpose.contains('\n'), "{id}: the purpose is not one line");
+        let takes = match kernel {
+            Kernel::SumF64 | Kernel::SumI32 | Kernel::MinmaxF64 => (false, false, false),
+            Kernel::DotF64 | Kernel::AddF64 | Kernel::SubF64 | Kernel::MulF64 => (true, false, false),
+            Kernel::ScaleF64 => (false, true, false),
+            Kernel::ClampF64 | Kernel::MapLinearF64 => (false, true, true),
+        };
+        assert_eq!((case.b.is_some(), case.s.is_some(), case.t.is_some()), takes, "{id}: which of b, s, t it gives");
+    }
 }
 
 #[test]
@@ -139,13 +175,12 @@ fn names_round_trip() {
 
 #[cfg(feature = "c-abi")]
 mod c_abi {
-    use super::*;
     use crate::c_abi::*;
     use core::ptr;
 
     #[test]
     fn null_or_empty_does_nothing() {
-        let mut out = [NAN, NAN];
+        let mut out = [f64::NAN, f64::NAN];
         let x = [1.0, 2.0];
         // SAFETY: every pointer is null or valid for the count given.
         unsafe {
