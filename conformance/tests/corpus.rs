@@ -2,7 +2,8 @@
 //!
 //! `cross-guest::<kernel>` sends the same random SIMD inputs to every built guest and requires
 //! the same bits from all (`corpus/cross_guest.rs`); `cross-guest::canary::<name>` requires that
-//! check to fail on each deliberately broken guest in the manifest.
+//! check to fail on each deliberately broken guest in the manifest, with differing bits, and
+//! `canary::<name>::corpus` requires the corpus's golden SIMD cases to catch it too.
 //!
 //! Besides the cases, each built guest gets `<guest>::module::reference_shape` (a true reactor
 //! with simd128 kernels and Worker-only imports) and `worker-host::<guest>::<request>` tests,
@@ -24,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use conformance::{KnownFailure, workspace_root};
-use host::corpus::{self, Corpus, Mode};
-use host::report::{Outcome, Report, Status};
+use conformance::{
+    Check, Corpus, Entry, Failure, KnownFailure, Mode, Outcome, Report, SimdExpect, Status, workspace_root,
+};
 use host::{GuestModule, Host, HostConfig, Request, Rule};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
 fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
     let root = workspace_root();
     let manifest = conformance::manifest()?;
-    let corpus = Corpus::load(&root.join("conformance/cases"))?;
+    let corpus = Corpus::load(&Corpus::workspace_dir())?;
     let known = Arc::new(conformance::known_failures()?);
     for failure in known.iter() {
         let built = manifest.guests.iter().any(|g| g.name == failure.guest);
@@ -70,8 +71,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             anyhow::bail!("known-failures.json lists `{}`, which is not a case", failure.case);
         }
     }
-    let host = Host::new(HostConfig { cache_dir: Some(root.join("target/wasmtime-cache")), ..HostConfig::default() })
-        .map_err(|err| anyhow::anyhow!("cannot start wasmtime: {err:#}"))?;
+    let host = Host::new(HostConfig { cache_dir: Some(root.join("target/wasmtime-cache")), ..HostConfig::default() })?;
     let outcomes: Outcomes = Arc::default();
     let scratch = root.join("target/conformance/bodies");
     let mut trials = Vec::new();
@@ -115,7 +115,10 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             let name = format!("{}::{}", guest.name, entry.id());
             trials.push(Trial::test(name, move || {
                 let module = module.get_or_init(|| host.load(&path).map_err(|err| err.to_string()));
-                let result = module.as_ref().map_err(Clone::clone).and_then(|m| corpus::run_case(m, &entry.case));
+                let result = module
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|m| conformance::run_case(m, &entry.case).map_err(|failure| failure.to_string()));
                 let listed = known.iter().find(|k: &&KnownFailure| k.guest == guest_name && k.case == entry.id());
                 let (status, message) = match (&result, listed) {
                     (Ok(note), None) => (Status::Passed, note.clone()),
@@ -129,7 +132,8 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                         )),
                     ),
                 };
-                let reproduce = (status == Status::Failed).then(|| corpus::reproduce(&entry.case, &path, &scratch));
+                let reproduce =
+                    (status == Status::Failed).then(|| conformance::reproduce(&entry.case, &path, &scratch));
                 record(
                     &outcomes,
                     Outcome {
@@ -188,17 +192,32 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         trials.push(trial);
     }
     for canary in &manifest.canaries {
-        let (host, reference) = (host.clone(), built.first().cloned());
         let path = conformance::guests_dir().join(&canary.path);
-        let (name, broken, what) = (canary.name.clone(), canary.broken_kernel.clone(), canary.what.clone());
+        let Some(kernel) = kernels_rust::Kernel::from_name(&canary.broken_kernel) else {
+            anyhow::bail!("canary `{}` breaks an unknown kernel `{}`", canary.name, canary.broken_kernel);
+        };
+        let (cross_host, reference) = (host.clone(), built.first().cloned());
+        let (name, what, canary_path) = (canary.name.clone(), canary.what.clone(), path.clone());
         trials.push(Trial::test(format!("cross-guest::canary::{name}"), move || {
             let reference = reference.ok_or("no built guest to compare the canary with")?;
-            let kernel = kernels_rust::Kernel::from_name(&broken).ok_or(format!("unknown kernel `{broken}`"))?;
-            match cross_guest::check(&host, &[reference, (name.clone(), path)], kernel, cross_guest::SEED) {
+            match cross_guest::check(&cross_host, &[reference, (name.clone(), canary_path)], kernel, cross_guest::SEED)
+            {
                 Ok(()) => Err(format!("the cross-guest check passed the canary `{name}`, in which {what}").into()),
-                Err(message) if message.contains(&format!("seed {:#x}", cross_guest::SEED)) => Ok(()),
-                Err(message) => Err(format!("the canary failed, but not by a SIMD difference: {message}").into()),
+                Err(cross_guest::Mismatch::Bits(_)) => Ok(()),
+                Err(other) => Err(format!("the canary failed, but not by a SIMD difference: {other}").into()),
             }
+        }));
+        let golden: Vec<Entry> = corpus
+            .entries
+            .iter()
+            .filter(|e| e.case.request.path == format!("/simd/{}", kernel.name()))
+            .filter(|e| matches!(e.case.expect.simd, Some(SimdExpect::Golden(_))))
+            .cloned()
+            .collect();
+        let (host, name, what) = (host.clone(), canary.name.clone(), canary.what.clone());
+        trials.push(Trial::test(format!("canary::{name}::corpus"), move || {
+            canary_fails_golden_cases(&host, &path, &golden)
+                .map_err(|why| format!("canary `{name}`, in which {what}: {why}").into())
         }));
     }
 
@@ -212,6 +231,24 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
     Ok((trials, outcomes))
 }
 
+/// The canary must fail at least one golden SIMD case of its broken kernel by a SIMD difference,
+/// and fail no case in any other way.
+fn canary_fails_golden_cases(host: &Host, canary: &Path, golden: &[Entry]) -> Result<(), String> {
+    let module = host.load(canary).map_err(|e| e.to_string())?;
+    let mut caught = Vec::new();
+    for entry in golden {
+        match conformance::run_case(&module, &entry.case) {
+            Ok(_) => {}
+            Err(Failure::Differs { check: Check::Simd, .. }) => caught.push(entry.id()),
+            Err(other) => return Err(format!("{} failed, but not by a SIMD difference: {other}", entry.id())),
+        }
+    }
+    if caught.is_empty() {
+        return Err(format!("all {} golden cases of its kernel passed", golden.len()));
+    }
+    Ok(())
+}
+
 /// The imports standard Go's wasip1 runtime always has, outside the Worker's subset (ABI.md,
 /// "Worker compatibility"): its scheduler idles with `poll_oneoff` and `sched_yield`, and a build
 /// that links package `os` (the leaking one, through `runtime/debug`) sets stdio flags at start.
@@ -223,10 +260,10 @@ const GO_RUNTIME_IMPORTS: &[&str] = &["sched_yield", "poll_oneoff", "fd_fdstat_s
 /// kernels (standard Go's are scalar), and only imports a Worker offers.
 fn reference_shape(path: &Path, language: &str, kernels: &str) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let info = host::inspect::inspect(&bytes).map_err(|e| e.to_string())?;
+    let info = host::inspect::inspect(&bytes).map_err(|violation| violation.to_string())?;
     let mut problems = Vec::new();
     if let Some(violation) = info.violations().first() {
-        problems.push(format!("breaks [{}]: {}", violation.rule, violation.message));
+        problems.push(format!("breaks {violation}"));
     }
     if info.init.export_to_run() != Some("_initialize") {
         problems.push("does not export `_initialize`".to_string());
@@ -280,9 +317,9 @@ fn bad_guests(dir: &Path) -> anyhow::Result<Vec<BadGuest>> {
 /// The bad guest must fail with its rule, fail the same way on a replaced instance, and leave
 /// the host able to serve a good guest afterwards.
 fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), String> {
-    let expect = |result: Result<String, host::GuestError>, attempt: &str| match result {
+    let expect = |result: Result<String, host::Error>, attempt: &str| match result {
         Ok(what) => Err(format!("{attempt}: expected a `{}` error, but {what}", fixture.rule)),
-        Err(error) if error.rule == fixture.rule && error.to_string().contains(fixture.rule.id()) => Ok(()),
+        Err(error) if error.rule() == Some(fixture.rule) && error.to_string().contains(fixture.rule.id()) => Ok(()),
         Err(error) => Err(format!("{attempt}: expected rule `{}`, got: {error}", fixture.rule)),
     };
     match host.load(&fixture.path) {
@@ -344,7 +381,7 @@ fn node_version() -> Result<String, String> {
 /// The guest must give the same JSON under the Worker-like host as under wasmtime.
 fn same_in_worker_host(host: &Host, guest: &Path, request: &Request) -> Result<(), String> {
     let module = host.load(guest).map_err(|e| e.to_string())?;
-    let expected = module.guest().call(request).map_err(|e| e.to_string())?.to_json();
+    let expected = conformance::response_json(&module.guest().call(request).map_err(|e| e.to_string())?);
     let script = workspace_root().join("conformance/worker-host/worker-host.mjs");
     let mut node = std::process::Command::new("node");
     node.arg(script).arg(guest).args(["-X", &request.method, &request.path]);

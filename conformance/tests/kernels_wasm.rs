@@ -4,12 +4,17 @@
 //! The corpus checks fixed vectors; this checks arbitrary bit patterns (NaN payloads, both
 //! zeros, infinities, subnormals) against the oracle, for every kernel and every guest in the
 //! manifest. Any NaN matches any NaN (ABI.md, `kernel.nan`); every other bit must agree.
+//!
+//! The generator's seed is fixed and printed, so a failure replays exactly on any machine.
 
-use host::corpus::{self, SimdInput, VectorSpec};
+use conformance::{SimdInput, VectorSpec, simd};
 use host::{Host, HostConfig, Request};
 use kernels_rust::Kernel;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+/// The seed of the random inputs, the same on every run.
+const SEED: [u8; 32] = *b"gomode kernels_wasm seed 2026-11";
 
 fn hex_f64(values: &[f64]) -> Vec<String> {
     values.iter().map(|v| format!("{:016x}", v.to_bits())).collect()
@@ -63,20 +68,23 @@ fn wasm_kernels_agree_with_the_native_oracle() {
         let module = host.load(&conformance::guests_dir().join(&built.path)).expect("the guest loads");
         // The runner takes an `Fn`, and one long-lived instance serves every input.
         let guest = std::cell::RefCell::new(module.guest());
-        let mut runner = TestRunner::new(Config { cases: 300, failure_persistence: None, ..Config::default() });
+        let config = Config { cases: 300, failure_persistence: None, ..Config::default() };
+        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &SEED));
+        eprintln!("kernels_wasm: {} with proptest seed {:?}", built.name, String::from_utf8_lossy(&SEED));
         let result = runner.run(&input(), |(kernel, input)| {
             let path = format!("/simd/{}", kernel.name());
             let mut request = Request::new("POST", &path);
-            request.body = corpus::simd_body(&path, &input).unwrap().into_bytes();
+            request.body = simd::simd_body(&path, &input).unwrap().into_bytes();
             let response = guest.borrow_mut().call(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let body = String::from_utf8_lossy(response.body.as_bytes()).into_owned();
             prop_assert_eq!(response.status, 200, "{}", body);
-            let expected = corpus::oracle(kernel, &input).unwrap();
-            corpus::compare_simd(kernel, &expected, &body).map_err(TestCaseError::fail)?;
+            let expected = simd::oracle(kernel, &input).unwrap();
+            simd::compare_simd(kernel, &expected, &body).map_err(TestCaseError::fail)?;
             Ok(())
         });
         if let Err(err) = result {
-            panic!("{}: the wasm kernels disagree with the native oracle: {err}", built.name);
+            let seed = String::from_utf8_lossy(&SEED);
+            panic!("{}: the wasm kernels disagree with the native oracle (seed {seed:?}): {err}", built.name);
         }
     }
 }

@@ -8,11 +8,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use conformance::workspace_root;
-use host::corpus::{self, Corpus, SimdExpect};
+use conformance::{Corpus, SimdExpect, simd, workspace_root};
+use host::Rule;
 
 fn corpus() -> Corpus {
-    Corpus::load(&workspace_root().join("conformance/cases")).expect("the corpus loads")
+    Corpus::load(&Corpus::workspace_dir()).expect("the corpus loads")
 }
 
 fn read(path: &Path) -> String {
@@ -92,9 +92,18 @@ fn every_abi_rule_is_exercised_and_every_named_rule_exists() {
     assert!(unexercised.is_empty(), "no case or bad guest exercises these ABI.md rules: {unexercised:?}");
     let unknown: Vec<_> = used.difference(&rules).collect();
     assert!(unknown.is_empty(), "cases or bad guests name rules that ABI.md does not define: {unknown:?}");
-    for rule in host::Rule::ALL {
+    for rule in Rule::ALL {
         assert!(rules.contains(rule.id()), "the host enforces `{rule}`, which ABI.md does not define");
     }
+}
+
+#[test]
+fn every_rule_the_host_enforces_has_a_bad_guest_or_a_case() {
+    let bad = bad_guest_rules();
+    let cases: BTreeSet<String> = corpus().entries.iter().flat_map(|e| e.case.rules.clone()).collect();
+    // `Rule::ALL` is generated from the enum's own variants, so no rule can be left out here.
+    let untested: Vec<_> = Rule::ALL.iter().filter(|r| !bad.contains(r.id()) && !cases.contains(r.id())).collect();
+    assert!(untested.is_empty(), "no bad guest or case exercises these rules: {untested:?}");
 }
 
 #[test]
@@ -127,16 +136,17 @@ fn every_reference_route_and_kernel_has_a_case() {
 fn golden_simd_results_agree_with_the_oracle() {
     let mut checked = 0;
     for entry in corpus().entries {
-        let (Some(SimdExpect::Golden(golden)), Some(simd)) = (&entry.case.expect.simd, &entry.case.request.simd) else {
+        let (Some(SimdExpect::Golden(golden)), Some(input)) = (&entry.case.expect.simd, &entry.case.request.simd)
+        else {
             continue;
         };
-        let kernel = corpus::simd_kernel(&entry.case.request.path).expect("a kernel path");
-        let oracle = corpus::oracle(kernel, simd).unwrap();
+        let kernel = simd::simd_kernel(&entry.case.request.path).expect("a kernel path");
+        let oracle = simd::oracle(kernel, input).unwrap();
         let golden: Vec<u64> = golden.iter().map(|h| u64::from_str_radix(h, 16).unwrap()).collect();
         let f64_values = kernel != kernels_rust::Kernel::SumI32;
         assert!(
             golden.len() == oracle.len()
-                && golden.iter().zip(&oracle).all(|(g, o)| corpus::same_bits(*g, *o, f64_values)),
+                && golden.iter().zip(&oracle).all(|(g, o)| simd::same_bits(*g, *o, f64_values)),
             "{}: the hand-worked result {golden:x?} differs from the oracle's {oracle:x?}",
             entry.id()
         );
@@ -163,7 +173,7 @@ fn the_codemap_names_every_folder() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() && name != "target" && (!name.starts_with('.') || name == ".ci") {
             folders.push(name.clone());
-            if name == "guests" || name == "conformance" {
+            if name == "guests" || name == "conformance" || name == "host" {
                 for sub in std::fs::read_dir(&path).unwrap() {
                     let sub = sub.unwrap().path();
                     if sub.is_dir() {

@@ -1,17 +1,21 @@
-//! The GoMode host: runs zerobuf guests under wasmtime and checks them against the ABI.
+//! The GoMode host: runs zerobuf guests under wasmtime and judges them by the ABI.
 //!
-//! `runtime` loads and serves guests, `zerobuf` reads and writes the slot layout, `inspect`
-//! looks at a module without running it, `corpus` defines and runs conformance cases, and
-//! `report` turns their outcomes into JSON and Markdown. The `gomode-host` binary and the
-//! `conformance` test runner are both thin layers over this library.
+//! An embedder needs only what is at the root: a [`Host`] loads a [`GuestModule`], whose
+//! [`Guest`] serves a [`Request`] with a [`Response`] or fails with an [`Error`], which is either
+//! a [`GuestError`] (a [`Violation`] of a [`Rule`], with context) or a [`HostError`]. `inspect`
+//! looks at a module without running it; `zerobuf` is the slot layout; [`read_response`] is the
+//! pure response reader, exposed for fuzzing and for hosts that manage memory themselves.
 
 mod capture;
-pub mod corpus;
 mod error;
 pub mod inspect;
-pub mod report;
-pub mod runtime;
+mod instance;
+mod request;
+mod response;
+mod runtime;
 pub mod zerobuf;
 
-pub use error::{GuestError, Rule};
-pub use runtime::{Body, Declared, Guest, GuestModule, Host, HostConfig, Request, Response};
+pub use error::{Error, GuestError, HostError, Rule, Violation};
+pub use request::Request;
+pub use response::{Body, Response, parse_header_lines, read_response};
+pub use runtime::{ABI_VERSION, Declared, FEATURE_RESPONSE_HEADERS, Guest, GuestModule, Host, HostConfig};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use host::{Host, HostConfig, Request, Rule};
+use host::{Error, GuestError, Host, HostConfig, HostError, Request, Rule};
 
 /// A guest with `malloc`, `memory`, a static 200 response at 256 and `funcs` added.
 fn guest(funcs: &str) -> String {
@@ -42,6 +42,14 @@ fn guest(funcs: &str) -> String {
 
 fn host(config: HostConfig) -> Host {
     Host::new(config).expect("wasmtime starts")
+}
+
+/// The guest error of a failed call; a host error fails the test.
+fn broke(error: Error) -> GuestError {
+    match error {
+        Error::Guest(error) => error,
+        Error::Host(error) => panic!("expected a guest error, got the host error: {error}"),
+    }
 }
 
 fn get() -> Request {
@@ -84,8 +92,8 @@ fn exit_while_serving_is_an_error_naming_the_rule() {
         r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#,
     );
     let module = host(HostConfig::default()).load_bytes("exits", wat.as_bytes()).unwrap();
-    let error = module.guest().call(&get()).unwrap_err();
-    assert_eq!(error.rule, Rule::CallExit);
+    let error = broke(module.guest().call(&get()).unwrap_err());
+    assert_eq!(error.rule(), Rule::CallExit);
     assert!(error.to_string().contains("call.exit"), "{error}");
 }
 
@@ -103,8 +111,8 @@ fn guest_output_is_captured_with_responses_and_errors() {
     let mut guest = module.guest();
     let response = guest.call(&get()).unwrap();
     assert_eq!((response.stdout.as_str(), response.stderr.as_str()), ("hello", ""));
-    let error = guest.call(&Request::new("POST", "/")).unwrap_err();
-    assert_eq!(error.rule, Rule::CallTrap);
+    let error = broke(guest.call(&Request::new("POST", "/")).unwrap_err());
+    assert_eq!(error.rule(), Rule::CallTrap);
     assert_eq!((error.stdout.as_str(), error.stderr.as_str()), ("hello", "boom"));
     assert!(error.to_string().contains("boom"), "the error shows the guest's stderr: {error}");
 }
@@ -119,9 +127,9 @@ fn a_trapped_instance_is_replaced_for_the_next_request() {
     let module = host(HostConfig::default()).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
-    let error = guest.call(&Request::new("POST", "/x")).unwrap_err();
+    let error = broke(guest.call(&Request::new("POST", "/x")).unwrap_err());
     assert_eq!(
-        (error.rule, error.guest.as_str(), error.request.as_deref()),
+        (error.rule(), error.guest.as_str(), error.request.as_deref()),
         (Rule::CallTrap, "traps_on_post", Some("POST /x"))
     );
     assert_eq!(guest.call(&get()).unwrap().status, 200);
@@ -144,8 +152,8 @@ fn the_deadline_is_configurable() {
     let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (loop $l (br $l)) (i32.const 256))"#);
     let config = HostConfig { deadline: Duration::from_millis(200), ..HostConfig::default() };
     let module = host(config).load_bytes("loops", wat.as_bytes()).unwrap();
-    let error = module.guest().call(&get()).unwrap_err();
-    assert_eq!(error.rule, Rule::CallDeadline);
+    let error = broke(module.guest().call(&get()).unwrap_err());
+    assert_eq!(error.rule(), Rule::CallDeadline);
 }
 
 #[test]
@@ -162,5 +170,46 @@ fn the_memory_limit_is_configurable() {
     let small = host.load_bytes("grows_a_little", grow(16).as_bytes()).unwrap();
     assert_eq!(small.guest().call(&get()).unwrap().status, 200);
     let big = host.load_bytes("grows_a_lot", grow(100).as_bytes()).unwrap();
-    assert_eq!(big.guest().call(&get()).unwrap_err().rule, Rule::CallMemory);
+    assert_eq!(broke(big.guest().call(&get()).unwrap_err()).rule(), Rule::CallMemory);
+}
+
+#[test]
+fn a_refused_growth_is_blamed_only_on_the_call_it_happened_in() {
+    // Request 1 asks for far more memory than the limit, sees the refusal (-1) and answers
+    // normally; request 2 traps for an unrelated reason.
+    let wat = guest(
+        r#"(global $calls (mut i32) (i32.const 0))
+           (func (export "handle_zerobuf") (param i32) (result i32)
+             (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+             (if (i32.eq (global.get $calls) (i32.const 1))
+               (then (drop (memory.grow (i32.const 1000)))))
+             (if (i32.eq (global.get $calls) (i32.const 2)) (then unreachable))
+             (i32.const 256))"#,
+    );
+    let module = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::default() })
+        .load_bytes("refused_then_traps", wat.as_bytes())
+        .unwrap();
+    let mut guest = module.guest();
+    assert_eq!(guest.call(&get()).unwrap().status, 200);
+    assert_eq!(broke(guest.call(&get()).unwrap_err()).rule(), Rule::CallTrap);
+}
+
+#[test]
+fn host_faults_name_no_guest_rule() {
+    let host = host(HostConfig { memory_limit: 1 << 20, ..HostConfig::default() });
+    let missing = host.load(std::path::Path::new("/nonexistent.wasm")).unwrap_err();
+    assert!(matches!(missing, Error::Host(HostError::Read { .. })), "{missing}");
+    assert_eq!(missing.rule(), None);
+
+    let module = host
+        .load_bytes(
+            "ok",
+            guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#).as_bytes(),
+        )
+        .unwrap();
+    let mut request = Request::new("POST", "/big");
+    request.body = vec![b'x'; 2 << 20];
+    let error = module.guest().call(&request).unwrap_err();
+    assert!(matches!(error, Error::Host(HostError::RequestTooLarge { .. })), "{error}");
+    assert_eq!(error.rule(), None);
 }

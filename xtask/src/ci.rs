@@ -16,7 +16,8 @@ use crate::{build_guests, conformance, flags, tools};
 pub fn run(sh: &Shell, flags: &flags::Ci) -> anyhow::Result<()> {
     let selected = |family: &str| flags.guests.is_empty() || flags.guests.iter().any(|name| name == family);
     step("build guests");
-    let built = build_guests::run(sh, &flags::BuildGuests { guests: flags.guests.clone(), dry_run: false })?;
+    let built =
+        build_guests::run(sh, &flags::BuildGuests { guests: flags.guests.clone(), dry_run: false, stale: false })?;
     if !flags.guests.is_empty()
         && let Some((name, reason)) = built.unbuildable.first()
     {

@@ -30,6 +30,10 @@ pub struct BuildGuests {
     /// Print the build commands without running them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build only the selected guests that the manifest does not list as built from their
+    /// current sources, and keep the manifest's entries for every other guest.
+    #[arg(long)]
+    pub stale: bool,
 }
 
 #[derive(Debug, Args)]

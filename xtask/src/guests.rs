@@ -2,7 +2,8 @@
 //!
 //! A family is built once per allocator mode into `target/guests/<family>-<mode>.wasm`. A family
 //! whose toolchain is missing is skipped with the reason; `cargo xtask ci` fails when a family
-//! that every machine can build (`required`) was skipped.
+//! that every machine can build (`required`) was skipped. Each family names its source inputs,
+//! which the manifest fingerprints so that a module that no longer matches them is rebuilt.
 
 use std::path::{Path, PathBuf};
 
@@ -55,8 +56,11 @@ pub struct Family {
     pub kernels: &'static str,
     /// Whether every machine that runs the xtask can build it, so a skip is a failure.
     pub required: bool,
-    /// The tools its build runs by path, which a dry run names when they are missing.
+    /// The tools its build runs by path, which a dry run names when they are missing. A family
+    /// with `zig` links the Zig kernel object, which `build-guests` builds once before it.
     pub tools: &'static [&'static str],
+    /// The files and folders it is built from, relative to the workspace root.
+    pub inputs: &'static [&'static str],
     /// Finds (or installs) the toolchain, or says why it cannot be used.
     pub toolchain: fn(&Shell, bool) -> Result<Toolchain, String>,
     /// Builds one mode into the given `.wasm` path (or prints the commands on a dry run).
@@ -71,6 +75,7 @@ pub const FAMILIES: &[Family] = &[
         kernels: "kernels-rust",
         required: true,
         tools: &[],
+        inputs: RUST_INPUTS,
         toolchain: rust_toolchain,
         build: build_rust,
     },
@@ -80,6 +85,7 @@ pub const FAMILIES: &[Family] = &[
         kernels: "kernels-zig",
         required: true,
         tools: &["zig"],
+        inputs: RUST_ZIG_INPUTS,
         toolchain: rust_zig_toolchain,
         build: build_rust_zig,
     },
@@ -89,6 +95,7 @@ pub const FAMILIES: &[Family] = &[
         kernels: "go",
         required: true,
         tools: &["go"],
+        inputs: &["guests/go"],
         toolchain: go_toolchain,
         build: build_go,
     },
@@ -98,10 +105,19 @@ pub const FAMILIES: &[Family] = &[
         kernels: "kernels-zig",
         required: false,
         tools: &["tinygo", "zig"],
+        inputs: &["guests/go", "kernels-zig"],
         toolchain: tinygo_toolchain,
         build: build_tinygo,
     },
 ];
+
+/// What `guest-rust` is built from: its crate, the kernels crate, the lock file, the workspace
+/// manifest and the cargo configuration, which turns simd128 on.
+const RUST_INPUTS: &[&str] = &["guests/rust", "kernels-rust", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"];
+
+/// What the `rust-zig` guests are built from: `guest-rust`'s inputs and the Zig kernels.
+pub const RUST_ZIG_INPUTS: &[&str] =
+    &["guests/rust", "kernels-rust", "Cargo.lock", "Cargo.toml", ".cargo/config.toml", "kernels-zig"];
 
 /// The Rust toolchain with the wasm target, which it installs through rustup when missing.
 fn rust_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
@@ -142,14 +158,12 @@ fn tinygo_toolchain(sh: &Shell, dry_run: bool) -> Result<Toolchain, String> {
 
 /// `guest-rust` with the mode's allocator and kernels-rust.
 fn build_rust(sh: &Shell, _toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let build = cmd!(sh, "cargo build --package guest-rust --release --target {TARGET} --features {mode}");
-    run_cargo_build(sh, build, out, dry_run)
+    build_guest_rust(sh, &["--features", mode], out, dry_run)
 }
 
 /// `guest-rust` with the mode's allocator, linked against the Zig kernel object.
-fn build_rust_zig(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let object = kernels_zig::build(sh, toolchain.path("zig")?, dry_run)?;
-    kernels_zig::build_guest(sh, &object, mode, out, dry_run)
+fn build_rust_zig(sh: &Shell, _toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
+    kernels_zig::build_guest(sh, &kernels_zig::object(sh), mode, out, dry_run)
 }
 
 /// The shared Go source with standard Go as a c-shared wasip1 reactor; `-tags leaking` turns the
@@ -166,8 +180,8 @@ fn build_go(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: 
 
 /// The shared Go source with TinyGo and GoMode's flags, the Zig kernel object linked in.
 fn build_tinygo(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let (tinygo, zig) = (toolchain.path("tinygo")?, toolchain.path("zig")?);
-    let object = kernels_zig::build(sh, zig, dry_run)?;
+    let tinygo = toolchain.path("tinygo")?;
+    let object = kernels_zig::object(sh);
     let _dir = sh.push_dir("guests/go");
     let gc = format!("-gc={mode}");
     let ldflags = format!("-ldflags=-extldflags='{}'", object.display());
@@ -184,9 +198,18 @@ fn run(cmd: Cmd<'_>, env: &str, dry_run: bool) -> anyhow::Result<()> {
     Ok(cmd.run()?)
 }
 
-/// Runs a `cargo build` of `guest-rust` and copies the module to `out`.
-pub fn run_cargo_build(sh: &Shell, build: Cmd<'_>, out: &Path, dry_run: bool) -> anyhow::Result<()> {
-    let built = Path::new("target").join(TARGET).join("release/guest_rust.wasm");
+/// Runs `cargo build` of `guest-rust` with `args` and copies the module to `out`.
+///
+/// Each module has its own cargo target folder, `target/guest-builds/<module>`: cargo keeps one
+/// fingerprint for a cdylib whatever its features, and does not tell kernel objects
+/// (`GOMODE_KERNELS_ZIG_OBJ`) apart, so modules built in one folder would relink over each other
+/// on every run.
+pub fn build_guest_rust(sh: &Shell, args: &[&str], out: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let module = out.file_stem().context("a module path has a file name")?;
+    let target_dir = Path::new("target/guest-builds").join(module);
+    let build =
+        cmd!(sh, "cargo build --package guest-rust --release --target {TARGET} --target-dir {target_dir} {args...}");
+    let built = target_dir.join(TARGET).join("release/guest_rust.wasm");
     if dry_run {
         println!("{build}\ncp {} {}", built.display(), out.display());
         return Ok(());

@@ -3,6 +3,11 @@
 //! This is the tool a guest author uses before deploying: `call` sends one request like curl
 //! would, `inspect` shows what the module imports, exports and declares, and `check` runs the
 //! whole conformance corpus against any `.wasm` and says exactly which rule it breaks.
+//!
+//! The corpus is built into the binary (`build.rs`), so an installed `gomode-host` needs no
+//! checkout; `check --corpus DIR` reads another one. The exit code is 0 when the guest kept the
+//! rules (whatever HTTP status it answered), 1 when it broke one, and 2 when the host or the
+//! command line was at fault (an unreadable file, a bad flag), which never names a guest rule.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,9 +18,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use host::corpus::{self, Corpus, Mode};
-use host::report::{Outcome, Report, Status};
-use host::{GuestError, Host, HostConfig, Request, inspect};
+use conformance::{CaseFile, Corpus, Mode, Outcome, Report, Status};
+use host::{Error, GuestError, Host, HostConfig, Request, inspect};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
+}
 
 /// Runs, inspects and checks GoMode zerobuf guests (WebAssembly handler modules).
 #[derive(Parser, Debug)]
@@ -95,9 +103,9 @@ struct CheckArgs {
     /// The allocator mode the guest was built in; it selects the mode-specific cases.
     #[arg(long, default_value = "conservative", value_parser = ["leaking", "conservative"])]
     mode: String,
-    /// The corpus directory.
-    #[arg(long, default_value_os_t = Corpus::default_dir())]
-    corpus: PathBuf,
+    /// A corpus folder to use instead of the corpus built into this binary.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
     /// Writes the results as JSON to this file, and as Markdown next to it (`.md`).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -119,7 +127,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
@@ -133,7 +141,7 @@ fn host(limits: &Limits) -> anyhow::Result<Host> {
         cache_dir,
         ..HostConfig::default()
     };
-    Host::new(config).map_err(|err| anyhow::anyhow!("cannot start wasmtime: {err:#}"))
+    Ok(Host::new(config)?)
 }
 
 /// `$GOMODE_CACHE_DIR`, else `$XDG_CACHE_HOME/gomode-host`, else `~/.cache/gomode-host`.
@@ -147,6 +155,14 @@ fn cache_dir() -> Option<PathBuf> {
 fn guest_failed(error: &GuestError) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::FAILURE
+}
+
+/// Exits 1 for a broken rule; a host error goes up to `main`, which exits 2.
+fn failed(error: Error) -> anyhow::Result<ExitCode> {
+    match error {
+        Error::Guest(error) => Ok(guest_failed(&error)),
+        Error::Host(error) => Err(error.into()),
+    }
 }
 
 fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
@@ -167,14 +183,14 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
     let host = host(&args.limits)?;
     let module = match host.load(&args.guest) {
         Ok(module) => module,
-        Err(error) => return Ok(guest_failed(&error)),
+        Err(error) => return failed(error),
     };
     let mut guest = module.guest();
     let mut stdout = std::io::stdout().lock();
     for _ in 0..args.repeat {
         let response = match guest.call(&request) {
             Ok(response) => response,
-            Err(error) => return Ok(guest_failed(&error)),
+            Err(error) => return failed(error),
         };
         for (name, text) in [("stdout", &response.stdout), ("stderr", &response.stderr)] {
             if !text.is_empty() {
@@ -182,7 +198,7 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if args.json {
-            writeln!(stdout, "{}", response.to_json())?;
+            writeln!(stdout, "{}", conformance::response_json(&response))?;
         } else {
             writeln!(stdout, "HTTP/1.1 {}", response.status)?;
             writeln!(stdout, "content-type: {}", response.content_type)?;
@@ -200,18 +216,19 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
 fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.guest).with_context(|| format!("cannot read {}", args.guest.display()))?;
     let binary = wat::parse_bytes(&bytes).context("not WebAssembly")?;
-    let info = inspect::inspect(&binary)?;
+    let info = match inspect::inspect(&binary) {
+        Ok(info) => info,
+        Err(violation) => return Ok(guest_failed(&GuestError::new(&guest_name(&args.guest), violation))),
+    };
     let violations = info.violations();
     // The declared ABI version and features are values, so reading them needs a running instance.
     let declared = if violations.is_empty() {
         let host = host(&args.limits)?;
-        host.load_bytes(&guest_name(&args.guest), &binary).and_then(|module| module.guest().start())
+        host.load_bytes(&guest_name(&args.guest), &binary)
+            .and_then(|module| module.guest().start())
+            .map_err(|err| err.to_string())
     } else {
-        Err(GuestError::new(
-            &guest_name(&args.guest),
-            host::Rule::ModuleWasm,
-            "not started: the module breaks a module rule",
-        ))
+        Err("not started, because the module breaks a module rule".to_owned())
     };
     if args.json {
         let mut value = serde_json::to_value(&info)?;
@@ -219,7 +236,7 @@ fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
             Ok(d) => {
                 serde_json::json!({"version": d.version, "features": d.features, "response_headers": d.response_headers()})
             }
-            Err(err) => serde_json::json!({"error": err.to_string()}),
+            Err(err) => serde_json::json!({"error": err}),
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -243,11 +260,17 @@ fn guest_name(path: &Path) -> String {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mode = Mode::from_name(&args.mode).expect("clap checked the mode");
-    let corpus = Corpus::load(&args.corpus)?;
+    let (corpus, source) = match &args.corpus {
+        Some(dir) => (Corpus::load(dir)?, dir.display().to_string()),
+        None => {
+            let files = embedded::CASE_FILES.iter().map(|&(area, name, text)| CaseFile { area, name, text });
+            (Corpus::from_files(files)?, "the corpus built into gomode-host".to_owned())
+        }
+    };
     let host = host(&args.limits)?;
     let module = match host.load(&args.guest) {
         Ok(module) => module,
-        Err(error) => return Ok(guest_failed(&error)),
+        Err(error) => return failed(error),
     };
     let entries: Vec<_> = corpus
         .entries
@@ -255,13 +278,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| e.applies_to(mode))
         .filter(|e| args.case.as_ref().is_none_or(|filter| e.id().contains(filter.as_str())))
         .collect();
-    println!(
-        "checking {} ({} mode) against {} cases from {}",
-        module.name(),
-        mode.name(),
-        entries.len(),
-        args.corpus.display()
-    );
+    println!("checking {} ({} mode) against {} cases from {}", module.name(), mode.name(), entries.len(), source);
     let scratch = std::env::temp_dir().join("gomode-host-check");
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
@@ -270,15 +287,15 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..workers {
             scope.spawn(|| {
                 while let Some(entry) = entries.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let result = corpus::run_case(&module, &entry.case);
+                    let result = conformance::run_case(&module, &entry.case);
                     let outcome = Outcome {
                         guest: module.name().to_owned(),
                         mode: mode.name().to_owned(),
                         area: entry.area.clone(),
                         case: entry.case.name.clone(),
                         status: if result.is_ok() { Status::Passed } else { Status::Failed },
-                        reproduce: result.is_err().then(|| corpus::reproduce(&entry.case, &args.guest, &scratch)),
-                        message: result.unwrap_or_else(Some),
+                        reproduce: result.is_err().then(|| conformance::reproduce(&entry.case, &args.guest, &scratch)),
+                        message: result.unwrap_or_else(|failure| Some(failure.to_string())),
                     };
                     outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
                 }

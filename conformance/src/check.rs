@@ -1,0 +1,304 @@
+//! Running one case against a guest and comparing what it answered with what the case expects.
+//!
+//! The result is typed: a case passes (with an optional note of what it measured), or it fails
+//! because the case is invalid, because the guest broke a rule or the host could not serve it
+//! (a [`host::Error`]), or because the guest answered differently, naming the [`Check`] that
+//! differed. Callers such as the FMA canary test match on the variant, never on the text.
+
+use std::fmt;
+
+use host::{Body, GuestModule, Request, Response};
+
+use crate::case::Case;
+use crate::simd::{compare_simd, expected_simd, simd_body, simd_kernel};
+
+/// Which expectation of a case a response did not meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `expect.status`.
+    Status,
+    /// `expect.content_type`.
+    ContentType,
+    /// `expect.headers`.
+    Headers,
+    /// `expect.body_tag`.
+    BodyTag,
+    /// `expect.body`, `expect.body_contains`, `expect.body_json`, `expect.body_pattern_len` or
+    /// `expect.bodies`.
+    Body,
+    /// `expect.echo`.
+    Echo,
+    /// `expect.simd`: the kernel's result bits.
+    Simd,
+    /// `expect.memory_max_bytes` or `expect.memory_growth_min_bytes`.
+    Memory,
+}
+
+/// Why a case failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The case itself is wrong (it cannot be turned into a request or an expectation).
+    Invalid(String),
+    /// The guest broke a rule of the ABI, or the host could not serve the request.
+    Error(host::Error),
+    /// The guest answered, but not as the case expects.
+    Differs {
+        /// Which expectation was not met.
+        check: Check,
+        /// What differed.
+        message: String,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Invalid(message) => write!(f, "the case is invalid: {message}"),
+            Failure::Error(error) => write!(f, "{error}"),
+            Failure::Differs { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+fn differs(check: Check, message: String) -> Failure {
+    Failure::Differs { check, message }
+}
+
+/// Builds the host request a case describes.
+pub fn request(case: &Case) -> anyhow::Result<Request> {
+    let spec = &case.request;
+    let mut body = spec.body.clone().unwrap_or_default();
+    if let Some(times) = spec.body_repeat {
+        body = body.repeat(times);
+    }
+    if let Some(simd) = &spec.simd {
+        body = simd_body(&spec.path, simd)?;
+    }
+    Ok(Request {
+        method: spec.method.clone(),
+        path: spec.path.clone(),
+        headers: spec.headers.iter().map(|[k, v]| (k.clone(), v.clone())).collect(),
+        body: body.into_bytes(),
+    })
+}
+
+/// Runs one case on a fresh instance of `module`. `Ok` may carry a note of what was measured.
+pub fn run_case(module: &GuestModule, case: &Case) -> Result<Option<String>, Failure> {
+    let invalid = |err: anyhow::Error| Failure::Invalid(format!("{err:#}"));
+    let request = request(case).map_err(invalid)?;
+    let expected_simd = expected_simd(case).map_err(invalid)?;
+    let mut guest = module.guest();
+    guest.start().map_err(|err| Failure::Error(err.into()))?;
+    let mut first_memory = None;
+    for i in 0..case.repeat {
+        let response = guest.call(&request).map_err(Failure::Error)?;
+        first_memory.get_or_insert(guest.memory_size().unwrap_or(0) as u64);
+        check_response(case, &request, &response, expected_simd.as_deref(), i as usize).map_err(
+            |failure| match failure {
+                Failure::Differs { check, message } if case.repeat > 1 => {
+                    differs(check, format!("{message} (response {} of {})", i + 1, case.repeat))
+                }
+                other => other,
+            },
+        )?;
+    }
+    let memory = guest.memory_size().unwrap_or(0) as u64;
+    let mut note = None;
+    if let Some(max) = case.expect.memory_max_bytes {
+        if memory > max {
+            let message = format!("linear memory is {memory} bytes after {} requests; the bound is {max}", case.repeat);
+            return Err(differs(Check::Memory, message));
+        }
+        note = Some(format!("linear memory {memory} bytes after {} requests (bound {max})", case.repeat));
+    }
+    if let Some(min) = case.expect.memory_growth_min_bytes {
+        let grown = memory - first_memory.unwrap_or(memory);
+        if grown < min {
+            let message =
+                format!("linear memory grew by {grown} bytes over {} requests; expected at least {min}", case.repeat);
+            return Err(differs(Check::Memory, message));
+        }
+        note = Some(format!("linear memory grew by {grown} bytes over {} requests (at least {min})", case.repeat));
+    }
+    Ok(note)
+}
+
+fn check_response(
+    case: &Case,
+    request: &Request,
+    response: &Response,
+    expected_simd: Option<&[u64]>,
+    index: usize,
+) -> Result<(), Failure> {
+    let expect = &case.expect;
+    let text = || String::from_utf8_lossy(response.body.as_bytes());
+    let shown = || {
+        let text = text();
+        if text.len() > 300 {
+            format!("{}… ({} bytes)", &text[..text.floor_char_boundary(300)], text.len())
+        } else {
+            text.into_owned()
+        }
+    };
+    if let Some(status) = expect.status
+        && response.status != status
+    {
+        return Err(differs(
+            Check::Status,
+            format!("status {} (expected {status}); body: {}", response.status, shown()),
+        ));
+    }
+    if let Some(content_type) = &expect.content_type
+        && &response.content_type != content_type
+    {
+        let message = format!("content type {:?} (expected {content_type:?})", response.content_type);
+        return Err(differs(Check::ContentType, message));
+    }
+    if let Some(headers) = &expect.headers {
+        for (name, value) in headers {
+            let found = response.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            if found != Some(value) {
+                let message =
+                    format!("header {name:?} is {found:?} (expected {value:?}); headers: {:?}", response.headers);
+                return Err(differs(Check::Headers, message));
+            }
+        }
+    }
+    if let Some(tag) = &expect.body_tag {
+        let actual = match response.body {
+            Body::Text(_) => "string",
+            Body::Bytes(_) => "bytes",
+        };
+        if actual != tag {
+            return Err(differs(Check::BodyTag, format!("the body has tag {actual} (expected {tag})")));
+        }
+    }
+    if let Some(body) = &expect.body
+        && response.body.as_bytes() != body.as_bytes()
+    {
+        return Err(differs(Check::Body, format!("body {:?} (expected {body:?})", shown())));
+    }
+    if let Some(needle) = &expect.body_contains
+        && !text().contains(needle.as_str())
+    {
+        return Err(differs(Check::Body, format!("body {:?} does not contain {needle:?}", shown())));
+    }
+    if let Some(json) = &expect.body_json {
+        let actual: serde_json::Value = serde_json::from_slice(response.body.as_bytes())
+            .map_err(|err| differs(Check::Body, format!("body is not JSON ({err}): {}", shown())))?;
+        json_subset(json, &actual, "$").map_err(|message| differs(Check::Body, message))?;
+    }
+    if let Some(len) = expect.body_pattern_len {
+        let bytes = response.body.as_bytes();
+        if bytes.len() != len {
+            return Err(differs(Check::Body, format!("body has {} bytes (expected {len})", bytes.len())));
+        }
+        if let Some(i) = (0..len).find(|&i| bytes[i] != (i % 251) as u8) {
+            return Err(differs(Check::Body, format!("body byte {i} is {} (expected {})", bytes[i], i % 251)));
+        }
+    }
+    if expect.echo {
+        check_echo(request, response).map_err(|message| differs(Check::Echo, message))?;
+    }
+    if let (Some(expected), Some(kernel)) = (expected_simd, simd_kernel(&case.request.path)) {
+        compare_simd(kernel, expected, &text()).map_err(|message| differs(Check::Simd, message))?;
+    }
+    if let Some(bodies) = &expect.bodies
+        && response.body.as_bytes() != bodies[index].as_bytes()
+    {
+        return Err(differs(Check::Body, format!("body {:?} (expected {:?})", shown(), bodies[index])));
+    }
+    Ok(())
+}
+
+/// Checks that every part of `expected` is in `actual`: object keys by subset, the rest exactly.
+pub fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value, at: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Object(expected), Value::Object(actual)) => expected.iter().try_for_each(|(key, value)| {
+            let found = actual.get(key).ok_or_else(|| format!("{at}.{key} is missing"))?;
+            json_subset(value, found, &format!("{at}.{key}"))
+        }),
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => Ok(()),
+        _ if expected == actual => Ok(()),
+        _ => Err(format!("{at} is {actual} (expected {expected})")),
+    }
+}
+
+fn check_echo(request: &Request, response: &Response) -> Result<(), String> {
+    let body = String::from_utf8_lossy(&request.body);
+    let expected = serde_json::json!({
+        "method": request.method,
+        "path": request.path,
+        "body": body,
+        "headers": request.header_lines(),
+        "body_len": body.len(),
+        "slot4": "null",
+        "slot5": "null",
+    });
+    let actual: serde_json::Value =
+        serde_json::from_slice(response.body.as_bytes()).map_err(|err| format!("the echo body is not JSON: {err}"))?;
+    json_subset(&expected, &actual, "$").map_err(|err| {
+        let short = |s: String| if s.len() > 200 { format!("{}…", &s[..s.floor_char_boundary(200)]) } else { s };
+        short(format!("the guest decoded something else than the host wrote: {err}"))
+    })
+}
+
+/// A response as `gomode-host call --json` prints it, and as the Worker-like host must print
+/// it too: `status`, `content_type`, `headers` (an object, repeated names joined by `, `), and
+/// `body` when the body is UTF-8 or `body_base64` when it is not.
+pub fn response_json(response: &Response) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &response.headers {
+        let joined = match headers.get(name) {
+            Some(serde_json::Value::String(previous)) => format!("{previous}, {value}"),
+            _ => value.clone(),
+        };
+        headers.insert(name.clone(), joined.into());
+    }
+    let mut object =
+        serde_json::json!({"status": response.status, "content_type": response.content_type, "headers": headers});
+    match std::str::from_utf8(response.body.as_bytes()) {
+        Ok(text) => object["body"] = text.into(),
+        Err(_) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(response.body.as_bytes());
+            object["body_base64"] = encoded.into();
+        }
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_subset_matches_objects_by_subset_only() {
+        let actual = serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": "x"}});
+        assert!(json_subset(&serde_json::json!({"b": {"d": "x"}}), &actual, "$").is_ok());
+        assert!(json_subset(&serde_json::json!({"a": 1.0}), &actual, "$").is_ok());
+        assert_eq!(
+            json_subset(&serde_json::json!({"b": {"c": [1]}}), &actual, "$").unwrap_err(),
+            "$.b.c is [1,2] (expected [1])"
+        );
+        assert!(json_subset(&serde_json::json!({"z": 1}), &actual, "$").is_err());
+    }
+
+    #[test]
+    fn response_json_keeps_text_and_encodes_binary() {
+        let mut response = Response {
+            status: 200,
+            content_type: "x/y".into(),
+            headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            body: Body::Bytes(vec![0xff, 0]),
+            stdout: String::new(),
+            stderr: String::new(),
+        };
+        let json = response_json(&response);
+        assert_eq!(json["headers"]["a"], "1, 2");
+        assert_eq!(json["body_base64"], "/wA=");
+        response.body = Body::Text("hi".into());
+        assert_eq!(response_json(&response)["body"], "hi");
+    }
+}

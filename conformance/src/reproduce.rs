@@ -1,0 +1,39 @@
+//! The one-line `gomode-host call` command that sends a case's request, printed with every failure.
+
+use std::path::Path;
+
+use crate::case::Case;
+use crate::check::request;
+
+/// A one-line `gomode-host call` command that sends the case's request to `guest`.
+/// Bodies that are long or generated are written to `scratch` and passed with `--data-file`.
+pub fn reproduce(case: &Case, guest: &Path, scratch: &Path) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut command = format!("gomode-host call {}", quote(&guest.display().to_string()));
+    if case.request.method != "GET" {
+        command.push_str(&format!(" -X {}", case.request.method));
+    }
+    command.push(' ');
+    command.push_str(&quote(&case.request.path));
+    for [name, value] in &case.request.headers {
+        command.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
+    }
+    if let Ok(request) = request(case)
+        && !request.body.is_empty()
+    {
+        if request.body.len() <= 200 && case.request.simd.is_none() {
+            command.push_str(&format!(" -d {}", quote(&String::from_utf8_lossy(&request.body))));
+        } else {
+            let file = scratch.join(format!("{}.body", case.name.replace('/', "_")));
+            let written = std::fs::create_dir_all(scratch).and_then(|()| std::fs::write(&file, &request.body));
+            match written {
+                Ok(()) => command.push_str(&format!(" --data-file {}", quote(&file.display().to_string()))),
+                Err(err) => command.push_str(&format!(" --data-file <could not write {}: {err}>", file.display())),
+            }
+        }
+    }
+    if case.repeat > 1 {
+        command.push_str(&format!("  # this case sends the request {} times", case.repeat));
+    }
+    command
+}

@@ -1,0 +1,344 @@
+//! One instantiated, initialized guest: init, the request scratch, and the call into the guest.
+//!
+//! [`Live::start`] instantiates the module with WASI preview1, runs its init once, reads its ABI
+//! declarations and allocates the request scratch through the guest's `malloc`. [`Live::serve`]
+//! writes one request into the scratch, calls `handle_zerobuf` under the deadline and the memory
+//! limit, and reads the response. Every way the guest can fail is classified here into the rule
+//! it broke; what the host cannot do (a request too large for any guest) is a [`HostError`].
+
+use std::time::Duration;
+
+use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::capture::Capture;
+use crate::error::{Error, GuestError, HostError, Rule, Violation};
+use crate::request::Request;
+use crate::response::{self, Response};
+use crate::runtime::{ABI_VERSION, Declared, EPOCH_TICK, FEATURE_RESPONSE_HEADERS, GuestModule};
+
+/// The size of the first scratch area the host asks the guest's `malloc` for.
+const INITIAL_SCRATCH: u32 = 64 * 1024;
+
+/// Per-store state: WASI, the memory limiter and the captured output.
+pub(crate) struct State {
+    pub(crate) wasi: WasiP1Ctx,
+    limiter: Limiter,
+    stdout: Capture,
+    stderr: Capture,
+}
+
+/// Refuses memory growth past the host's limit and remembers, for the current call only, that
+/// it did.
+#[derive(Debug)]
+struct Limiter {
+    limit: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Where in the instance's life an error happened; it decides which rule a trap breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Init,
+    Malloc,
+    Call,
+}
+
+/// One instantiated, initialized guest.
+pub(crate) struct Live {
+    name: String,
+    store: Store<State>,
+    memory: Memory,
+    handle: TypedFunc<i32, i32>,
+    malloc: TypedFunc<i32, i32>,
+    pub(crate) declared: Declared,
+    scratch: u32,
+    scratch_len: u32,
+    deadline_ticks: u64,
+    deadline: Duration,
+    memory_limit: usize,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("name", &self.name).field("declared", &self.declared).finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Instantiates `module`, runs its init, reads its declarations and allocates the scratch.
+    pub(crate) fn start(module: &GuestModule) -> Result<Live, GuestError> {
+        let shared = &module.shared;
+        let config = &shared.config;
+        let (stdout, stderr) = (Capture::new(config.output_limit), Capture::new(config.output_limit));
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .arg(&module.name)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        let limiter = Limiter { limit: config.memory_limit, refused: None };
+        let mut store = Store::new(&shared.engine, State { wasi, limiter, stdout, stderr });
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        let deadline_ticks = config.deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+        store.set_epoch_deadline(deadline_ticks);
+
+        let fail = |store: &mut Store<State>, violation: Violation| {
+            let mut error = GuestError::new(&module.name, violation);
+            error.stdout = store.data().stdout.take();
+            error.stderr = store.data().stderr.take();
+            error
+        };
+        let instance = match shared.linker.instantiate(&mut store, &module.module) {
+            Ok(instance) => instance,
+            Err(err) => {
+                let violation = classify(&mut store, err, Phase::Init, config.deadline, config.memory_limit);
+                return Err(fail(&mut store, violation));
+            }
+        };
+        let exports = Exports::get(&mut store, &instance)
+            .map_err(|message| fail(&mut store, Violation::new(Rule::ModuleExports, message)))?;
+        if let Some(init) = &exports.init
+            && let Err(err) = init.call(&mut store, ())
+            && !matches!(err.downcast_ref::<I32Exit>(), Some(I32Exit(0)))
+        {
+            let violation = classify(&mut store, err, Phase::Init, config.deadline, config.memory_limit);
+            return Err(fail(&mut store, violation));
+        }
+        let declared = read_declarations(&mut store, &exports).map_err(|violation| fail(&mut store, violation))?;
+        let mut live = Live {
+            name: module.name.clone(),
+            store,
+            memory: exports.memory,
+            handle: exports.handle,
+            malloc: exports.malloc,
+            declared,
+            scratch: 0,
+            scratch_len: 0,
+            deadline_ticks,
+            deadline: config.deadline,
+            memory_limit: config.memory_limit,
+        };
+        live.grow_scratch(INITIAL_SCRATCH)?;
+        // Init output is not part of any request; it is dropped once init succeeded.
+        live.store.data().stdout.take();
+        live.store.data().stderr.take();
+        Ok(live)
+    }
+
+    /// The current size of linear memory in bytes.
+    pub(crate) fn memory_size(&mut self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
+    fn error(&mut self, violation: Violation) -> GuestError {
+        let mut error = GuestError::new(&self.name, violation);
+        error.stdout = self.store.data().stdout.take();
+        error.stderr = self.store.data().stderr.take();
+        error
+    }
+
+    /// Arms the deadline and forgets any growth refused during an earlier call, before each call
+    /// into the guest, so that a refusal is blamed only on the call it happened in.
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().limiter.refused = None;
+    }
+
+    /// Turns a failed call into the violation it is, with the guest's output.
+    fn failed(&mut self, err: wasmtime::Error, phase: Phase) -> GuestError {
+        let violation = classify(&mut self.store, err, phase, self.deadline, self.memory_limit);
+        self.error(violation)
+    }
+
+    /// Asks the guest's `malloc` for a scratch area of at least `len` bytes and checks it.
+    fn grow_scratch(&mut self, len: u32) -> Result<(), GuestError> {
+        self.arm();
+        let ptr = match self.malloc.call(&mut self.store, len as i32) {
+            Ok(ptr) => ptr as u32,
+            Err(err) => return Err(self.failed(err, Phase::Malloc)),
+        };
+        let memory_len = self.memory.data_size(&self.store) as u64;
+        let problem = if ptr == 0 {
+            Some(format!("malloc({len}) returned null"))
+        } else if ptr % 8 != 0 {
+            Some(format!("malloc({len}) returned {ptr:#x}, which is not 8-byte aligned"))
+        } else if u64::from(ptr) + u64::from(len) > memory_len {
+            Some(format!("malloc({len}) returned {ptr:#x}, but the region ends past the {memory_len}-byte memory"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Err(self.error(Violation::new(Rule::InitMalloc, message)));
+        }
+        self.scratch = ptr;
+        self.scratch_len = len;
+        Ok(())
+    }
+
+    /// Writes `request` into the scratch (growing it first when it is too small), calls
+    /// `handle_zerobuf` and reads the response.
+    pub(crate) fn serve(&mut self, request: &Request) -> Result<Response, Error> {
+        self.store.data().stdout.take();
+        self.store.data().stderr.take();
+        let needed = request.encoded_len();
+        if needed >= self.memory_limit as u64 {
+            let (request, limit) = (request.summary(), self.memory_limit as u64);
+            return Err(HostError::RequestTooLarge { request, needed, limit }.into());
+        }
+        if needed > u64::from(self.scratch_len) {
+            // `needed` is under the memory limit, which is under 4 GiB on wasm32 hosts that keep it.
+            let wanted = u32::try_from(needed).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX);
+            self.grow_scratch(wanted)?;
+        }
+        let encoded = request.encode(self.scratch).map_err(|_| {
+            let (request, limit) = (request.summary(), self.memory_limit as u64);
+            HostError::RequestTooLarge { request, needed, limit }
+        })?;
+        // The scratch was checked to lie inside memory, and memory never shrinks.
+        self.memory.write(&mut self.store, self.scratch as usize, &encoded).map_err(|err| {
+            self.error(Violation::new(Rule::InitMalloc, format!("the scratch area is no longer inside memory: {err}")))
+        })?;
+        self.arm();
+        let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
+            Ok(ptr) => ptr as u32,
+            Err(err) => return Err(self.failed(err, Phase::Call).into()),
+        };
+        let memory = self.memory.data(&self.store);
+        match response::read_response(memory, response_ptr, self.declared.response_headers()) {
+            Ok(mut response) => {
+                response.stdout = self.store.data().stdout.take();
+                response.stderr = self.store.data().stderr.take();
+                Ok(response)
+            }
+            Err(violation) => Err(self.error(violation).into()),
+        }
+    }
+}
+
+/// The exports the host calls, looked up once per instance.
+struct Exports {
+    memory: Memory,
+    handle: TypedFunc<i32, i32>,
+    malloc: TypedFunc<i32, i32>,
+    init: Option<TypedFunc<(), ()>>,
+    version: Option<TypedFunc<(), i32>>,
+    features: Option<TypedFunc<(), i32>>,
+}
+
+impl Exports {
+    fn get(store: &mut Store<State>, instance: &Instance) -> Result<Exports, String> {
+        let memory = instance.get_memory(&mut *store, "memory").ok_or("`memory` is not an exported memory")?;
+        let handle = typed(store, instance, "handle_zerobuf")?.ok_or("`handle_zerobuf` is not exported")?;
+        let malloc = typed(store, instance, "malloc")?.ok_or("`malloc` is not exported")?;
+        // `_initialize` wins when both are exported; `_start` is then never called.
+        let init = match typed(store, instance, "_initialize")? {
+            Some(init) => Some(init),
+            None => typed(store, instance, "_start")?,
+        };
+        Ok(Exports {
+            memory,
+            handle,
+            malloc,
+            init,
+            version: typed(store, instance, "gomode_abi_version")?,
+            features: typed(store, instance, "gomode_abi_features")?,
+        })
+    }
+}
+
+/// Looks up an exported function with the given type; `Ok(None)` when it is not exported.
+fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    store: &mut Store<State>,
+    instance: &Instance,
+    name: &str,
+) -> Result<Option<TypedFunc<P, R>>, String> {
+    match instance.get_func(&mut *store, name) {
+        Some(func) => func.typed(&*store).map(Some).map_err(|err| format!("`{name}` has the wrong type: {err}")),
+        None => Ok(None),
+    }
+}
+
+fn read_declarations(store: &mut Store<State>, exports: &Exports) -> Result<Declared, Violation> {
+    let mut call = |func: &Option<TypedFunc<(), i32>>, default: i32| match func {
+        Some(func) => func.call(&mut *store, ()).map_err(|err| {
+            Violation::new(Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))
+        }),
+        None => Ok(default),
+    };
+    let version = call(&exports.version, ABI_VERSION)?;
+    let features = call(&exports.features, 0)?;
+    if version != ABI_VERSION {
+        return Err(Violation::new(
+            Rule::ModuleDeclarations,
+            format!("gomode_abi_version() returned {version}; this host speaks version {ABI_VERSION}"),
+        ));
+    }
+    if features & !FEATURE_RESPONSE_HEADERS != 0 {
+        return Err(Violation::new(
+            Rule::ModuleDeclarations,
+            format!("gomode_abi_features() returned {features:#x}; only bit 0 (response headers) is defined"),
+        ));
+    }
+    Ok(Declared { version, features })
+}
+
+/// Turns a wasmtime error from a call into the guest into the rule it broke.
+fn classify(
+    store: &mut Store<State>,
+    err: wasmtime::Error,
+    phase: Phase,
+    deadline: Duration,
+    memory_limit: usize,
+) -> Violation {
+    if let Some(desired) = store.data_mut().limiter.refused.take() {
+        return Violation::new(
+            Rule::CallMemory,
+            format!("tried to grow linear memory to {desired} bytes, over the host's limit of {memory_limit} bytes"),
+        );
+    }
+    if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
+        return match phase {
+            Phase::Init => {
+                Violation::new(Rule::InitStart, format!("init called proc_exit({code}); only 0 counts as success"))
+            }
+            Phase::Malloc | Phase::Call => Violation::new(
+                Rule::CallExit,
+                format!("called proc_exit({code}) while serving; exit is only allowed during init"),
+            ),
+        };
+    }
+    let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| format!("\n{bt}")).unwrap_or_default();
+    let trap = match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return Violation::new(
+                Rule::CallDeadline,
+                format!("did not return within the {deadline:?} deadline{backtrace}"),
+            );
+        }
+        Some(Trap::StackOverflow) => "stack overflow (call stack exhausted)".to_owned(),
+        Some(trap) => format!("trap: {trap}"),
+        None => format!("{err:#}"),
+    };
+    let rule = match phase {
+        Phase::Init => Rule::InitStart,
+        Phase::Malloc => Rule::InitMalloc,
+        Phase::Call => Rule::CallTrap,
+    };
+    Violation::new(rule, format!("{trap}{backtrace}"))
+}

@@ -1,0 +1,208 @@
+//! The response reader: turns the slots a guest returned into a [`Response`], or names the rule
+//! the guest broke.
+//!
+//! It is pure: it reads a byte slice that stands for the guest's linear memory (addressed by u32
+//! offsets exactly like wasm32 pointers) and never touches wasmtime, so it can be fuzzed and
+//! property-tested over arbitrary memory images. Every read is bounds-checked; no input makes it
+//! panic or read outside the slice, and every failure is a [`Violation`] of a `response.*` rule.
+
+use crate::error::{Rule, Violation};
+use crate::zerobuf::{self, Tag, ZbError};
+
+/// A response body, keeping the tag the guest chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Tag 4: UTF-8 text.
+    Text(String),
+    /// Tag 8: raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    /// The body's bytes, whatever the tag.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(text) => text.as_bytes(),
+            Body::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+/// A validated response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status, 100..=599.
+    pub status: u16,
+    /// The content type from slot 1.
+    pub content_type: String,
+    /// Headers from slot 3, empty when the guest does not declare them.
+    pub headers: Vec<(String, String)>,
+    /// The body from slot 2.
+    pub body: Body,
+    /// What the guest printed to stdout during this call (empty from [`read_response`]).
+    pub stdout: String,
+    /// What the guest printed to stderr during this call (empty from [`read_response`]).
+    pub stderr: String,
+}
+
+/// Reads and validates the response slots at `base` of `memory`. `headers` says whether the
+/// guest declared the response-headers feature, which makes the host read a fourth slot.
+pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response, Violation> {
+    let slots: u32 = if headers { 4 } else { 3 };
+    let end = u64::from(base) + u64::from(slots * zerobuf::SLOT_SIZE);
+    if end > memory.len() as u64 {
+        return Err(Violation::new(
+            Rule::ResponsePointer,
+            format!(
+                "the response at {base:#x} needs {slots} slots up to {end:#x}, but memory is {} bytes",
+                memory.len()
+            ),
+        ));
+    }
+    // The slots lie inside memory (checked above), so only their payloads can be out of bounds.
+    let slot = |i: u32| base + i * zerobuf::SLOT_SIZE;
+    let tag = |i: u32| memory[slot(i) as usize];
+    let wrong = |rule: Rule, what: &str, i: u32, expected: &str| {
+        let found = tag(i);
+        let found =
+            Tag::from_u8(found).map_or_else(|| format!("unknown tag {found}"), |t| format!("tag {found} ({t})"));
+        Violation::new(rule, format!("slot {i} ({what}) has {found}; expected {expected}"))
+    };
+    let payload = |err: ZbError| match err {
+        ZbError::InvalidUtf8 { .. } => Violation::new(Rule::ResponseUtf8, err.to_string()),
+        _ => Violation::new(Rule::ResponseBounds, err.to_string()),
+    };
+
+    if tag(0) != Tag::I32 as u8 {
+        return Err(wrong(Rule::ResponseStatus, "status", 0, "tag 2 (i32)"));
+    }
+    let code = zerobuf::read_slot(memory, slot(0)).map_err(payload)?.a as i32;
+    if !(100..=599).contains(&code) {
+        let why =
+            if code == -1 { " (-1 asks for an outbound fetch, which ABI version 1 hosts do not offer)" } else { "" };
+        return Err(Violation::new(Rule::ResponseStatus, format!("status {code} is outside 100..=599{why}")));
+    }
+
+    if tag(1) != Tag::String as u8 {
+        return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
+    }
+    let content_type = zerobuf::read_string(memory, slot(1)).map_err(payload)?.to_owned();
+
+    let body = match Tag::from_u8(tag(2)) {
+        Some(Tag::String) => Body::Text(zerobuf::read_string(memory, slot(2)).map_err(payload)?.to_owned()),
+        Some(Tag::Bytes) => Body::Bytes(zerobuf::read_bytes(memory, slot(2)).map_err(payload)?.to_vec()),
+        _ => return Err(wrong(Rule::ResponseBody, "body", 2, "tag 4 (string) or 8 (bytes)")),
+    };
+
+    let mut lines = Vec::new();
+    if headers {
+        match Tag::from_u8(tag(3)) {
+            Some(Tag::Null) => {}
+            Some(Tag::String) => {
+                let text = zerobuf::read_string(memory, slot(3)).map_err(payload)?;
+                lines = parse_header_lines(text).map_err(|message| Violation::new(Rule::ResponseHeaders, message))?;
+            }
+            _ => return Err(wrong(Rule::ResponseHeaders, "headers", 3, "tag 0 (null) or 4 (string)")),
+        }
+    }
+    Ok(Response {
+        status: code as u16,
+        content_type,
+        headers: lines,
+        body,
+        stdout: String::new(),
+        stderr: String::new(),
+    })
+}
+
+/// Parses `name: value\n` lines; every line ends in `\n` and every name is an HTTP token.
+pub fn parse_header_lines(text: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(body) = text.strip_suffix('\n').or(if text.is_empty() { Some("") } else { None }) else {
+        return Err(format!("the header text does not end with a newline: {text:?}"));
+    };
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    body.split('\n')
+        .map(|line| {
+            let (name, value) = line.split_once(": ").ok_or_else(|| format!("header line {line:?} has no \": \""))?;
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token) {
+                return Err(format!("header name {name:?} is not an HTTP token"));
+            }
+            if value.contains('\r') {
+                return Err(format!("header value {value:?} contains a carriage return"));
+            }
+            Ok((name.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A memory with a three- or four-slot response at 0x40 and its payloads after it.
+    fn memory(status: i32, body_tag: u8, body: &[u8], headers: Option<&str>) -> Vec<u8> {
+        let mut mem = vec![0u8; 0x200];
+        let mut put_slot = |i: usize, tag: u8, a: u32| {
+            mem[0x40 + i * 16] = tag;
+            mem[0x44 + i * 16..0x48 + i * 16].copy_from_slice(&a.to_le_bytes());
+        };
+        put_slot(0, 2, status as u32);
+        put_slot(1, 4, 0x100);
+        put_slot(2, body_tag, 0x120);
+        if headers.is_some() {
+            put_slot(3, 4, 0x180);
+        }
+        let mut put = |at: usize, bytes: &[u8]| {
+            mem[at..at + 4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            mem[at + 4..at + 4 + bytes.len()].copy_from_slice(bytes);
+        };
+        put(0x100, b"text/plain");
+        put(0x120, body);
+        if let Some(headers) = headers {
+            put(0x180, headers.as_bytes());
+        }
+        mem
+    }
+
+    #[test]
+    fn reads_a_text_response_with_headers() {
+        let mem = memory(201, 4, b"hi", Some("x-a: 1\n"));
+        let response = read_response(&mem, 0x40, true).unwrap();
+        assert_eq!((response.status, response.content_type.as_str()), (201, "text/plain"));
+        assert_eq!(response.body, Body::Text("hi".into()));
+        assert_eq!(response.headers, vec![("x-a".into(), "1".into())]);
+        // Without the feature, slot 3 is never read.
+        assert!(read_response(&mem, 0x40, false).unwrap().headers.is_empty());
+    }
+
+    #[test]
+    fn each_broken_part_names_its_rule() {
+        let rule = |mem: &[u8], base: u32, headers: bool| read_response(mem, base, headers).unwrap_err().rule;
+        assert_eq!(rule(&memory(700, 4, b"", None), 0x40, false), Rule::ResponseStatus);
+        assert_eq!(rule(&memory(-1, 4, b"", None), 0x40, false), Rule::ResponseStatus);
+        assert_eq!(rule(&memory(200, 3, b"", None), 0x40, false), Rule::ResponseBody);
+        assert_eq!(rule(&memory(200, 4, b"\xff", None), 0x40, false), Rule::ResponseUtf8);
+        assert_eq!(read_response(&memory(200, 8, b"\xff", None), 0x40, false).unwrap().body, Body::Bytes(vec![0xff]));
+        assert_eq!(rule(&memory(200, 4, b"", Some("bad line\n")), 0x40, true), Rule::ResponseHeaders);
+        assert_eq!(rule(&memory(200, 4, b"", None), 0x1f0, false), Rule::ResponsePointer);
+        let mut past = memory(200, 4, b"", None);
+        past[0x64..0x68].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        assert_eq!(rule(&past, 0x40, false), Rule::ResponseBounds);
+    }
+
+    #[test]
+    fn header_parsing_accepts_only_well_formed_lines() {
+        assert_eq!(
+            parse_header_lines("a: 1\nb-c: x y\n").unwrap(),
+            vec![("a".into(), "1".into()), ("b-c".into(), "x y".into())]
+        );
+        assert_eq!(parse_header_lines("").unwrap(), vec![]);
+        assert!(parse_header_lines("a: 1").is_err());
+        assert!(parse_header_lines("a 1\n").is_err());
+        assert!(parse_header_lines("bad name: 1\n").is_err());
+        assert!(parse_header_lines(": 1\n").is_err());
+    }
+}
