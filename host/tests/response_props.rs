@@ -6,7 +6,9 @@
 //! memory, a huge length, invalid UTF-8, header text without its final newline, a base near the
 //! end). Whatever the image, the reader must not panic, must name a `response.*` rule for every
 //! failure, and must return a status in 100..=599 on success; an unmutated valid response must be
-//! read back exactly. The run also counts its outcomes and fails if any response rule or success
+//! read back exactly, and an unmutated one with a bad status or malformed header text (such as a
+//! lone `"\n"`, which the `response` fuzz target caught the reader accepting) must break exactly
+//! that rule. The run also counts its outcomes and fails if any response rule or success
 //! was never reached, so the generators cannot silently stop reaching a rule.
 //!
 //! This is the bounded, deterministic sibling of the `response` fuzz target in `host/fuzz`. The
@@ -35,8 +37,15 @@ struct Image {
     base: u32,
     /// Whether the guest declares the response-headers feature.
     headers: bool,
-    /// The response the reader must return, for an unmutated valid image.
-    expect: Option<Expected>,
+    /// What the reader must return for an unmutated image, when the generator knows it.
+    expect: Option<Expect>,
+}
+
+/// The verdict on an unmutated image: its response, or the one rule it breaks on purpose.
+#[derive(Clone, Debug)]
+enum Expect {
+    Valid(Expected),
+    Broken(Rule),
 }
 
 /// The parts of a valid response that the reader must return unchanged.
@@ -207,9 +216,14 @@ fn mutated() -> impl Strategy<Value = Image> {
             memory.extend(encoder.finish());
             memory.extend(tail);
             let mut image = Image { memory, base, headers: slot3.is_some(), expect: None };
-            if mutations.is_empty() && (100..=599).contains(&status) && valid_headers {
-                image.expect = Some(Expected { status: status as u16, content_type, body, headers: lines });
-            }
+            // Mutations (applied below) forget the verdict; the reader must judge them alone.
+            image.expect = Some(if !(100..=599).contains(&status) {
+                Expect::Broken(Rule::ResponseStatus)
+            } else if !valid_headers {
+                Expect::Broken(Rule::ResponseHeaders)
+            } else {
+                Expect::Valid(Expected { status: status as u16, content_type, body, headers: lines })
+            });
             for mutation in mutations {
                 apply(&mut image, mutation);
             }
@@ -287,7 +301,8 @@ fn check(image: &Image) -> Result<&'static str, TestCaseError> {
     match read_response(&image.memory, image.base, image.headers) {
         Ok(response) => {
             prop_assert!((100..=599).contains(&response.status), "accepted status {}", response.status);
-            if let Some(expect) = &image.expect {
+            prop_assert!(!matches!(image.expect, Some(Expect::Broken(_))), "accepted {:?}", image.expect);
+            if let Some(Expect::Valid(expect)) = &image.expect {
                 prop_assert_eq!(response.status, expect.status);
                 prop_assert_eq!(&response.content_type, &expect.content_type);
                 prop_assert_eq!(&response.body, &expect.body);
@@ -297,7 +312,11 @@ fn check(image: &Image) -> Result<&'static str, TestCaseError> {
         }
         Err(violation) => {
             prop_assert!(violation.rule.id().starts_with("response."), "a non-response rule: {}", violation);
-            prop_assert!(image.expect.is_none(), "a valid response was rejected: {}", violation);
+            match &image.expect {
+                Some(Expect::Valid(_)) => prop_assert!(false, "a valid response was rejected: {}", violation),
+                Some(Expect::Broken(rule)) => prop_assert_eq!(violation.rule, *rule, "{}", violation),
+                None => {}
+            }
             Ok(violation.rule.id())
         }
     }

@@ -18,14 +18,37 @@ const UTF8: &str = "Hello, world! Grüß Gott! Привет, мир! Γειά σ
 fn main() -> std::io::Result<()> {
     let bytes: Vec<u8> = (0..64u32).map(|i| (i % 251) as u8).collect();
     let samples = [
-        ("hello", Sample { status: 200, content_type: "text/plain", body: Value::String("Hello from GoMode!"), headers: None }),
-        ("not-found", Sample { status: 404, content_type: "text/plain", body: Value::String("not found: /x"), headers: None }),
-        ("utf8", Sample { status: 200, content_type: "text/plain; charset=utf-8", body: Value::String(UTF8), headers: None }),
-        ("bytes", Sample { status: 200, content_type: "application/octet-stream", body: Value::Bytes(&bytes), headers: None }),
+        (
+            "hello",
+            Sample {
+                status: 200,
+                content_type: "text/plain",
+                body: Value::String("Hello from GoMode!"),
+                headers: None,
+            },
+        ),
+        (
+            "not-found",
+            Sample { status: 404, content_type: "text/plain", body: Value::String("not found: /x"), headers: None },
+        ),
+        (
+            "utf8",
+            Sample { status: 200, content_type: "text/plain; charset=utf-8", body: Value::String(UTF8), headers: None },
+        ),
+        (
+            "bytes",
+            Sample { status: 200, content_type: "application/octet-stream", body: Value::Bytes(&bytes), headers: None },
+        ),
         ("empty-body", Sample { status: 599, content_type: "", body: Value::Bytes(&[]), headers: None }),
-        ("null-headers", Sample { status: 100, content_type: "text/plain", body: Value::String("ok"), headers: Some(Value::Null) }),
+        (
+            "null-headers",
+            Sample { status: 100, content_type: "text/plain", body: Value::String("ok"), headers: Some(Value::Null) },
+        ),
         // Header text with no lines at all, which is valid and differs from a null slot 3.
-        ("empty-headers", Sample { status: 204, content_type: "", body: Value::Bytes(&[]), headers: Some(Value::String("")) }),
+        (
+            "empty-headers",
+            Sample { status: 204, content_type: "", body: Value::Bytes(&[]), headers: Some(Value::String("")) },
+        ),
         (
             "headers",
             Sample {
