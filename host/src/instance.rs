@@ -196,7 +196,8 @@ impl Live {
     pub(crate) fn serve(&mut self, request: &Request) -> Result<Response, Error> {
         self.store.data().stdout.take();
         self.store.data().stderr.take();
-        let needed = request.encoded_len();
+        let layout = request.layout();
+        let needed = layout.len();
         if needed >= self.memory_limit as u64 {
             let (request, limit) = (request.summary(), self.memory_limit as u64);
             return Err(HostError::RequestTooLarge { request, needed, limit }.into());
@@ -206,7 +207,7 @@ impl Live {
             let wanted = u32::try_from(needed).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX);
             self.grow_scratch(wanted)?;
         }
-        let encoded = request.encode(self.scratch).map_err(|_| {
+        let encoded = layout.encode(self.scratch).map_err(|_| {
             let (request, limit) = (request.summary(), self.memory_limit as u64);
             HostError::RequestTooLarge { request, needed, limit }
         })?;

@@ -1,5 +1,7 @@
 //! A request as the host receives it, and its layout as request slots in the guest's scratch.
 
+use std::borrow::Cow;
+
 use crate::zerobuf::{EncodeError, Encoder, SLOT_SIZE, Value};
 
 /// Request slots the host writes: method, path, body, headers, and two reserved nulls.
@@ -52,21 +54,35 @@ impl Request {
         text
     }
 
-    /// How many bytes [`Request::encode`] lays out: the slots, then each string's 4-byte length
+    /// The request's four texts as they go into slots 0 to 3, computed once per call.
+    pub(crate) fn layout(&self) -> Layout<'_> {
+        Layout { request: self, body: String::from_utf8_lossy(&self.body), headers: self.header_lines() }
+    }
+}
+
+/// A request's slot texts: the body as the Worker's `request.text()` gives it, and the header lines.
+pub(crate) struct Layout<'r> {
+    request: &'r Request,
+    body: Cow<'r, str>,
+    headers: String,
+}
+
+impl Layout<'_> {
+    fn texts(&self) -> [&str; 4] {
+        [&self.request.method, &self.request.path, &self.body, &self.headers]
+    }
+
+    /// How many bytes [`Layout::encode`] lays out: the slots, then each string's 4-byte length
     /// and data, padded to a multiple of 4.
-    pub(crate) fn encoded_len(&self) -> u64 {
-        let padded = |len: usize| (4 + len as u64).next_multiple_of(4);
-        let texts =
-            [self.method.len(), self.path.len(), String::from_utf8_lossy(&self.body).len(), self.header_lines().len()];
-        u64::from(REQUEST_SLOTS * SLOT_SIZE) + texts.into_iter().map(padded).sum::<u64>()
+    pub(crate) fn len(&self) -> u64 {
+        let padded = |text: &str| (4 + text.len() as u64).next_multiple_of(4);
+        u64::from(REQUEST_SLOTS * SLOT_SIZE) + self.texts().into_iter().map(padded).sum::<u64>()
     }
 
     /// Lays the request out as request slots at guest address `base` (ABI.md, `request.slots`).
     pub(crate) fn encode(&self, base: u32) -> Result<Vec<u8>, EncodeError> {
-        let body = String::from_utf8_lossy(&self.body);
-        let headers = self.header_lines();
         let mut encoder = Encoder::new(base, REQUEST_SLOTS)?;
-        for (i, text) in (0..).zip([self.method.as_str(), &self.path, &body, &headers]) {
+        for (i, text) in (0..).zip(self.texts()) {
             encoder.set(i, Value::String(text))?;
         }
         Ok(encoder.finish())
@@ -82,7 +98,8 @@ mod tests {
         let mut request = Request::new("POST", "/echo?x=1");
         request.headers = vec![("X-A".into(), "1".into())];
         request.body = b"Gr\xfc\xdf".to_vec();
-        assert_eq!(request.encode(0x1000).unwrap().len() as u64, request.encoded_len());
+        let layout = request.layout();
+        assert_eq!(layout.encode(0x1000).unwrap().len() as u64, layout.len());
     }
 
     #[test]
@@ -95,8 +112,9 @@ mod tests {
 
     #[test]
     fn slots_4_and_5_stay_null() {
-        let block = Request::new("GET", "/").encode(0x100).unwrap();
-        assert_eq!(block.len() as u64, Request::new("GET", "/").encoded_len());
+        let request = Request::new("GET", "/");
+        let block = request.layout().encode(0x100).unwrap();
+        assert_eq!(block.len() as u64, request.layout().len());
         assert!(block[64..96].iter().all(|b| *b == 0));
         assert_eq!(block[..4], [4, 0, 0, 0]);
     }
