@@ -67,6 +67,14 @@ rules! {
     CallDeadline => "call.deadline",
     /// Linear memory stays under the host's limit.
     CallMemory => "call.memory",
+    /// Under `gomode`: every import is one of GoMode's 25 WASI functions.
+    GomodeImports => "gomode.imports",
+    /// Under `gomode`: the module exports `_start`, the only init GoMode calls.
+    GomodeStart => "gomode.start",
+    /// Under `gomode`: the request fits GoMode's fixed 8,352-byte scratch.
+    GomodeScratch => "gomode.scratch",
+    /// Under `gomode`: a tag-4 response slot 3 is header text GoMode can serve, not a stray slot.
+    GomodeHeaders => "gomode.headers",
 }
 
 impl Rule {
@@ -189,6 +197,24 @@ pub enum HostError {
         needed: u64,
         /// The memory limit it was measured against.
         limit: u64,
+    },
+    /// The request itself is malformed, whatever the guest (a target that is not a path, …).
+    #[error("request `{request}` cannot be sent: {reason}")]
+    BadRequest {
+        /// The request, as `METHOD PATH`.
+        request: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The guest answered status -1, asking for an outbound fetch, which this host does not offer
+    /// yet.
+    #[error(
+        "on request `{request}` the guest answered status -1, which asks the host for an outbound fetch \
+         (GoMode's two-phase protocol); gomode-host does not offer outbound fetch yet"
+    )]
+    FetchNotOffered {
+        /// The request, as `METHOD PATH`.
+        request: String,
     },
 }
 

@@ -14,8 +14,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::capture::Capture;
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
+use crate::profile::{GOMODE_SCRATCH, Profile};
 use crate::request::Request;
-use crate::response::{self, Response};
+use crate::response::{self, Body, Response};
 use crate::runtime::{ABI_VERSION, Declared, EPOCH_TICK, FEATURE_RESPONSE_HEADERS, GuestModule};
 
 /// The size of the first scratch area the host asks the guest's `malloc` for.
@@ -67,6 +68,9 @@ pub(crate) struct Live {
     handle: TypedFunc<i32, i32>,
     malloc: TypedFunc<i32, i32>,
     pub(crate) declared: Declared,
+    /// What `gomode_abi_features` returned, when the guest exports it.
+    features_export: Option<i32>,
+    profile: Profile,
     scratch: u32,
     scratch_len: u32,
     deadline_ticks: u64,
@@ -111,8 +115,8 @@ impl Live {
                 return Err(fail(&mut store, violation));
             }
         };
-        let exports = Exports::get(&mut store, &instance)
-            .map_err(|message| fail(&mut store, Violation::new(Rule::ModuleExports, message)))?;
+        let profile = config.profile;
+        let exports = Exports::get(&mut store, &instance, profile).map_err(|violation| fail(&mut store, violation))?;
         if let Some(init) = &exports.init
             && let Err(err) = init.call(&mut store, ())
             && !matches!(err.downcast_ref::<I32Exit>(), Some(I32Exit(0)))
@@ -120,7 +124,8 @@ impl Live {
             let violation = classify(&mut store, err, Phase::Init, config.deadline, config.memory_limit);
             return Err(fail(&mut store, violation));
         }
-        let declared = read_declarations(&mut store, &exports).map_err(|violation| fail(&mut store, violation))?;
+        let declared =
+            read_declarations(&mut store, &exports, profile).map_err(|violation| fail(&mut store, violation))?;
         let mut live = Live {
             name: module.name.clone(),
             store,
@@ -128,13 +133,18 @@ impl Live {
             handle: exports.handle,
             malloc: exports.malloc,
             declared,
+            features_export: exports.features.is_some().then_some(declared.features),
+            profile,
             scratch: 0,
             scratch_len: 0,
             deadline_ticks,
             deadline: config.deadline,
             memory_limit: config.memory_limit,
         };
-        live.grow_scratch(INITIAL_SCRATCH)?;
+        live.grow_scratch(match profile {
+            Profile::Abi => INITIAL_SCRATCH,
+            Profile::Gomode => GOMODE_SCRATCH,
+        })?;
         // Init output is not part of any request; it is dropped once init succeeded.
         live.store.data().stdout.take();
         live.store.data().stderr.take();
@@ -191,13 +201,29 @@ impl Live {
         Ok(())
     }
 
-    /// Writes `request` into the scratch (growing it first when it is too small), calls
-    /// `handle_zerobuf` and reads the response.
+    /// Writes `request` into the scratch (under `abi`, growing it first when it is too small),
+    /// calls `handle_zerobuf` and reads the response, as the profile says.
     pub(crate) fn serve(&mut self, request: &Request) -> Result<Response, Error> {
         self.store.data().stdout.take();
         self.store.data().stderr.take();
-        let layout = request.layout();
+        let layout = request.layout(self.profile)?;
         let needed = layout.len();
+        if self.profile == Profile::Gomode {
+            let written = layout.gomode_len();
+            if written > u64::from(GOMODE_SCRATCH) {
+                return Err(self
+                    .error(Violation::new(
+                        Rule::GomodeScratch,
+                        format!(
+                            "the request needs {written} bytes of request slots and payloads, but GoMode's Worker \
+                             has a fixed request scratch of {GOMODE_SCRATCH} bytes; on GoMode it would overwrite \
+                             {} bytes of guest memory past the scratch",
+                            written - u64::from(GOMODE_SCRATCH)
+                        ),
+                    ))
+                    .into());
+            }
+        }
         if needed >= self.memory_limit as u64 {
             let (request, limit) = (request.summary(), self.memory_limit as u64);
             return Err(HostError::RequestTooLarge { request, needed, limit }.into());
@@ -218,18 +244,71 @@ impl Live {
         self.arm();
         let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
             Ok(ptr) => ptr as u32,
-            Err(err) => return Err(self.failed(err, Phase::Call).into()),
+            Err(err) => {
+                let error = self.failed(err, Phase::Call);
+                return match (self.profile, error.rule()) {
+                    (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => Ok(panic_response(error)),
+                    _ => Err(error.into()),
+                };
+            }
         };
         let memory = self.memory.data(&self.store);
-        match response::read_response(memory, response_ptr, self.declared.response_headers()) {
-            Ok(mut response) => {
+        let read = match self.profile {
+            Profile::Abi => response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some),
+            Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
+        };
+        match read {
+            Ok(Some(mut response)) => {
                 response.stdout = self.store.data().stdout.take();
                 response.stderr = self.store.data().stderr.take();
                 Ok(response)
             }
+            Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
             Err(violation) => Err(self.error(violation).into()),
         }
     }
+}
+
+/// GoMode's answer to a trap or an exit while serving: 500 `panic: <V8's message>`, with the
+/// host's own detail kept in [`Response::panic`]. The instance is kept, as GoMode keeps it.
+fn panic_response(error: GuestError) -> Response {
+    let message = v8_message(&error.violation);
+    Response {
+        status: 500,
+        content_type: "text/plain; charset=utf-8".into(),
+        headers: Vec::new(),
+        body: Body::Text(format!("panic: {message}")),
+        stdout: error.stdout,
+        stderr: error.stderr,
+        panic: Some(error.violation),
+    }
+}
+
+/// The message V8 gives for the trap or exit a violation describes (ABI.md §11), which is what
+/// GoMode's Worker puts after `panic: `.
+fn v8_message(violation: &Violation) -> String {
+    let detail = &violation.message;
+    if violation.rule == Rule::CallExit {
+        let code = detail.split(['(', ')']).nth(1).unwrap_or("?");
+        return format!("exit code: {code}");
+    }
+    const MESSAGES: [(&str, &str); 8] = [
+        ("wasm `unreachable` instruction executed", "unreachable"),
+        ("out of bounds memory access", "memory access out of bounds"),
+        ("integer divide by zero", "divide by zero"),
+        ("integer overflow", "divide result unrepresentable"),
+        ("invalid conversion to integer", "float unrepresentable in integer range"),
+        ("uninitialized element", "null function or function signature mismatch"),
+        ("indirect call type mismatch", "null function or function signature mismatch"),
+        ("undefined element: out of bounds table access", "table index is out of bounds"),
+    ];
+    if detail.starts_with("stack overflow") {
+        return "Maximum call stack size exceeded".into();
+    }
+    MESSAGES
+        .iter()
+        .find(|(wasmtime, _)| detail.contains(wasmtime))
+        .map_or_else(|| detail.lines().next().unwrap_or_default().to_owned(), |(_, v8)| (*v8).to_owned())
 }
 
 /// The exports the host calls, looked up once per instance.
@@ -243,22 +322,32 @@ struct Exports {
 }
 
 impl Exports {
-    fn get(store: &mut Store<State>, instance: &Instance) -> Result<Exports, String> {
-        let memory = instance.get_memory(&mut *store, "memory").ok_or("`memory` is not an exported memory")?;
-        let handle = typed(store, instance, "handle_zerobuf")?.ok_or("`handle_zerobuf` is not exported")?;
-        let malloc = typed(store, instance, "malloc")?.ok_or("`malloc` is not exported")?;
-        // `_initialize` wins when both are exported; `_start` is then never called.
-        let init = match typed(store, instance, "_initialize")? {
-            Some(init) => Some(init),
-            None => typed(store, instance, "_start")?,
+    fn get(store: &mut Store<State>, instance: &Instance, profile: Profile) -> Result<Exports, Violation> {
+        let shape = |message: String| Violation::new(Rule::ModuleExports, message);
+        let memory =
+            instance.get_memory(&mut *store, "memory").ok_or_else(|| shape("`memory` is not an exported memory".into()))?;
+        let handle =
+            typed(store, instance, "handle_zerobuf").map_err(shape)?.ok_or_else(|| shape("`handle_zerobuf` is not exported".into()))?;
+        let malloc = typed(store, instance, "malloc").map_err(shape)?.ok_or_else(|| shape("`malloc` is not exported".into()))?;
+        let init = match profile {
+            // `_initialize` wins when both are exported; `_start` is then never called.
+            Profile::Abi => match typed(store, instance, "_initialize").map_err(shape)? {
+                Some(init) => Some(init),
+                None => typed(store, instance, "_start").map_err(shape)?,
+            },
+            // GoMode calls `_start` and nothing else; `inspect` already required it.
+            Profile::Gomode => {
+                let start = typed(store, instance, "_start").map_err(|m| Violation::new(Rule::GomodeStart, m))?;
+                Some(start.ok_or_else(|| Violation::new(Rule::GomodeStart, "`_start` is not exported"))?)
+            }
         };
         Ok(Exports {
             memory,
             handle,
             malloc,
             init,
-            version: typed(store, instance, "gomode_abi_version")?,
-            features: typed(store, instance, "gomode_abi_features")?,
+            version: typed(store, instance, "gomode_abi_version").map_err(shape)?,
+            features: typed(store, instance, "gomode_abi_features").map_err(shape)?,
         })
     }
 }
@@ -275,13 +364,19 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
     }
 }
 
-fn read_declarations(store: &mut Store<State>, exports: &Exports) -> Result<Declared, Violation> {
+/// Calls the declaration exports. Under `gomode` only the features are read, and not judged:
+/// GoMode never calls either export, and the host uses the features only to tell a stray
+/// response slot 3 from headers.
+fn read_declarations(store: &mut Store<State>, exports: &Exports, profile: Profile) -> Result<Declared, Violation> {
     let mut call = |func: &Option<TypedFunc<(), i32>>, default: i32| match func {
         Some(func) => func.call(&mut *store, ()).map_err(|err| {
             Violation::new(Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))
         }),
         None => Ok(default),
     };
+    if profile == Profile::Gomode {
+        return Ok(Declared { version: ABI_VERSION, features: call(&exports.features, 0)? });
+    }
     let version = call(&exports.version, ABI_VERSION)?;
     let features = call(&exports.features, 0)?;
     if version != ABI_VERSION {

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::error::HostError;
+use crate::profile::{self, Profile};
 use crate::zerobuf::{EncodeError, Encoder, SLOT_SIZE, Value};
 
 /// Request slots the host writes: method, path, body, headers, and two reserved nulls.
@@ -34,42 +36,93 @@ impl Request {
     /// The headers slot's text: names lowercased and sorted, repeated names joined with ", ",
     /// one `name: value\n` line each, exactly as the Fetch `Headers` object iterates them.
     pub fn header_lines(&self) -> String {
-        let mut headers: Vec<(String, &str)> =
-            self.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
-        headers.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut text = String::new();
-        let mut previous: Option<&str> = None;
-        for (name, value) in &headers {
-            if previous == Some(name.as_str()) {
-                text.pop();
-                text.push_str(", ");
-            } else {
-                text.push_str(name);
-                text.push_str(": ");
-            }
-            text.push_str(value);
-            text.push('\n');
-            previous = Some(name);
-        }
-        text
+        header_text(&self.headers, Profile::Abi)
     }
 
-    /// The request's four texts as they go into slots 0 to 3, computed once per call.
-    pub(crate) fn layout(&self) -> Layout<'_> {
-        Layout { request: self, body: String::from_utf8_lossy(&self.body), headers: self.header_lines() }
+    /// What the guest receives in slots 0 to 3 under `profile`: the method, the path with its
+    /// query, the body text and the header lines. Under `abi` they are the request as given (the
+    /// body decoded lossily); under `gomode` they are what GoMode's Worker passes on (ABI.md §11).
+    /// `Err` says why the request cannot be sent at all.
+    pub fn slot_texts(&self, profile: Profile) -> Result<[String; 4], HostError> {
+        let layout = self.layout(profile)?;
+        Ok(layout.texts().map(str::to_owned))
+    }
+
+    /// The request's four slot texts under `profile`, computed once per call.
+    pub(crate) fn layout(&self, profile: Profile) -> Result<Layout<'_>, HostError> {
+        let bad = |reason: String| HostError::BadRequest { request: self.summary(), reason };
+        if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
+            return Err(bad(format!("the method {:?} is not an HTTP token", self.method)));
+        }
+        Ok(match profile {
+            Profile::Abi => Layout {
+                method: Cow::Borrowed(&self.method),
+                path: Cow::Borrowed(&self.path),
+                body: String::from_utf8_lossy(&self.body),
+                headers: header_text(&self.headers, profile),
+            },
+            Profile::Gomode => {
+                let method = profile::fetch_method(&self.method);
+                let body = if profile::sends_body(&method) {
+                    let bytes = self.body.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&self.body);
+                    String::from_utf8_lossy(bytes)
+                } else {
+                    Cow::Borrowed("")
+                };
+                Layout {
+                    method: Cow::Owned(method),
+                    path: Cow::Owned(profile::normalize_target(&self.path).map_err(bad)?),
+                    body,
+                    headers: header_text(&self.headers, profile),
+                }
+            }
+        })
     }
 }
 
-/// A request's slot texts: the body as the Worker's `request.text()` gives it, and the header lines.
+/// Whether `b` may appear in an HTTP token (a method or a header name).
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The header lines of `headers`, as the Fetch `Headers` object iterates them: names lowercased
+/// and sorted, repeated names joined with ", ". Under `gomode` values are trimmed of spaces and
+/// tabs first, as `Headers` does, and `set-cookie` values are never joined.
+fn header_text(headers: &[(String, String)], profile: Profile) -> String {
+    let gomode = profile == Profile::Gomode;
+    let mut headers: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), if gomode { v.trim_matches([' ', '\t']) } else { v.as_str() }))
+        .collect();
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut text = String::new();
+    let mut previous: Option<&str> = None;
+    for (name, value) in &headers {
+        if previous == Some(name.as_str()) && !(gomode && name == "set-cookie") {
+            text.pop();
+            text.push_str(", ");
+        } else {
+            text.push_str(name);
+            text.push_str(": ");
+        }
+        text.push_str(value);
+        text.push('\n');
+        previous = Some(name);
+    }
+    text
+}
+
+/// A request's slot texts under one profile.
 pub(crate) struct Layout<'r> {
-    request: &'r Request,
+    method: Cow<'r, str>,
+    path: Cow<'r, str>,
     body: Cow<'r, str>,
     headers: String,
 }
 
 impl Layout<'_> {
     fn texts(&self) -> [&str; 4] {
-        [&self.request.method, &self.request.path, &self.body, &self.headers]
+        [&self.method, &self.path, &self.body, &self.headers]
     }
 
     /// How many bytes [`Layout::encode`] lays out: the slots, then each string's 4-byte length
@@ -77,6 +130,12 @@ impl Layout<'_> {
     pub(crate) fn len(&self) -> u64 {
         let padded = |text: &str| (4 + text.len() as u64).next_multiple_of(4);
         u64::from(REQUEST_SLOTS * SLOT_SIZE) + self.texts().into_iter().map(padded).sum::<u64>()
+    }
+
+    /// How far GoMode's Worker writes for this request: like [`Layout::len`], but without the
+    /// padding after the last string, which GoMode never writes (`[gomode.scratch]`).
+    pub(crate) fn gomode_len(&self) -> u64 {
+        self.len() - (4 + self.headers.len() as u64).next_multiple_of(4) + 4 + self.headers.len() as u64
     }
 
     /// Lays the request out as request slots at guest address `base` (ABI.md, `request.slots`).
@@ -98,8 +157,9 @@ mod tests {
         let mut request = Request::new("POST", "/echo?x=1");
         request.headers = vec![("X-A".into(), "1".into())];
         request.body = b"Gr\xfc\xdf".to_vec();
-        let layout = request.layout();
+        let layout = request.layout(Profile::Abi).unwrap();
         assert_eq!(layout.encode(0x1000).unwrap().len() as u64, layout.len());
+        assert_eq!(layout.gomode_len(), layout.len() - 1);
     }
 
     #[test]
@@ -113,9 +173,25 @@ mod tests {
     #[test]
     fn slots_4_and_5_stay_null() {
         let request = Request::new("GET", "/");
-        let block = request.layout().encode(0x100).unwrap();
-        assert_eq!(block.len() as u64, request.layout().len());
+        let block = request.layout(Profile::Gomode).unwrap().encode(0x100).unwrap();
+        assert_eq!(block.len() as u64, request.layout(Profile::Gomode).unwrap().len());
         assert!(block[64..96].iter().all(|b| *b == 0));
         assert_eq!(block[..4], [4, 0, 0, 0]);
+    }
+
+    #[test]
+    fn gomode_sends_what_the_worker_passes_on() {
+        let mut request = Request::new("delete", "/a/../echo?c=ü#f");
+        request.body = b"hi".to_vec();
+        request.headers = vec![("Set-Cookie".into(), " a=1".into()), ("set-cookie".into(), "b=2\t".into())];
+        let [method, path, body, headers] = request.slot_texts(Profile::Gomode).unwrap();
+        assert_eq!((method.as_str(), path.as_str(), body.as_str()), ("DELETE", "/echo?c=%C3%BC", ""));
+        assert_eq!(headers, "set-cookie: a=1\nset-cookie: b=2\n");
+        let mut post = Request::new("post", "/echo");
+        post.body = b"\xef\xbb\xbfA\xffB".to_vec();
+        assert_eq!(post.slot_texts(Profile::Gomode).unwrap()[2], "A\u{fffd}B");
+        assert_eq!(post.slot_texts(Profile::Abi).unwrap()[2], "\u{feff}A\u{fffd}B");
+        assert!(Request::new("GET", "json").slot_texts(Profile::Gomode).is_err());
+        assert!(Request::new("GE T", "/").slot_texts(Profile::Abi).is_err());
     }
 }

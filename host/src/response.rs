@@ -7,6 +7,9 @@
 //! panic or read outside the slice, and every failure is a [`Violation`] of a `response.*` rule.
 
 use crate::error::{Rule, Violation};
+use crate::profile;
+use crate::request::is_token_byte;
+use crate::runtime::FEATURE_RESPONSE_HEADERS;
 use crate::zerobuf::{self, Tag, ZbError};
 
 /// A response body, keeping the tag the guest chose.
@@ -43,6 +46,9 @@ pub struct Response {
     pub stdout: String,
     /// What the guest printed to stderr during this call (empty from [`read_response`]).
     pub stderr: String,
+    /// Under the `gomode` profile, the trap or exit that this 500 `panic: …` response stands
+    /// for, with the host's full detail; `None` for a response the guest wrote.
+    pub panic: Option<Violation>,
 }
 
 /// Reads and validates the response slots at `base` of `memory`. `headers` says whether the
@@ -112,6 +118,7 @@ pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response
         body,
         stdout: String::new(),
         stderr: String::new(),
+        panic: None,
     })
 }
 
@@ -136,6 +143,136 @@ pub fn parse_header_lines(text: &str) -> Result<Vec<(String, String)>, String> {
             Ok((name.to_owned(), value.to_owned()))
         })
         .collect()
+}
+
+/// Reads the response slots at `base` as GoMode's Worker reads them (ABI.md §11): three
+/// slots, the status in 200..=599, raw body bytes whatever their encoding, and slot 3 as
+/// header lines whenever its tag byte is 4. `features` is what the guest's
+/// `gomode_abi_features` returned, when it exports one. `Ok(None)` is status -1, the guest's
+/// request for an outbound fetch.
+pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> Result<Option<Response>, Violation> {
+    let end = u64::from(base) + 3 * u64::from(zerobuf::SLOT_SIZE);
+    if end > memory.len() as u64 {
+        return Err(Violation::new(
+            Rule::ResponsePointer,
+            format!("the response at {base:#x} needs 3 slots up to {end:#x}, but memory is {} bytes", memory.len()),
+        ));
+    }
+    let slot = |i: u32| base + i * zerobuf::SLOT_SIZE;
+    let tag = |i: u32| memory[slot(i) as usize];
+    let wrong = |rule: Rule, what: &str, i: u32, expected: &str| {
+        Violation::new(
+            rule,
+            format!(
+                "slot {i} ({what}) has tag {}; expected {expected} (GoMode's Worker reads it without looking at \
+                 the tag, and misreads it)",
+                tag(i)
+            ),
+        )
+    };
+    let bounds = |err: ZbError| Violation::new(Rule::ResponseBounds, err.to_string());
+
+    if tag(0) != Tag::I32 as u8 {
+        return Err(wrong(Rule::ResponseStatus, "status", 0, "tag 2 (i32)"));
+    }
+    let status = zerobuf::read_slot(memory, slot(0)).map_err(bounds)?.a as i32;
+    if status == -1 {
+        return Ok(None);
+    }
+    if !(200..=599).contains(&status) {
+        return Err(Violation::new(
+            Rule::ResponseStatus,
+            format!(
+                "status {status} is outside 200..=599: GoMode's `new Response` throws a RangeError and the \
+                 Worker fails the request (error 1101)"
+            ),
+        ));
+    }
+    if tag(1) != Tag::String as u8 {
+        return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
+    }
+    let content_type = String::from_utf8_lossy(zerobuf::read_payload(memory, slot(1)).map_err(bounds)?);
+    let content_type = content_type.trim_matches(HTTP_WHITESPACE).to_owned();
+    if let Some(problem) = header_value_problem(&content_type) {
+        return Err(Violation::new(
+            Rule::ResponseContentType,
+            format!("the content type {content_type:?} {problem}, so GoMode's `headers.set` throws"),
+        ));
+    }
+    let body_tag = tag(2);
+    if body_tag != Tag::String as u8 && body_tag != Tag::Bytes as u8 {
+        return Err(wrong(Rule::ResponseBody, "body", 2, "tag 4 (string) or 8 (bytes)"));
+    }
+    let bytes = zerobuf::read_payload(memory, slot(2)).map_err(bounds)?;
+    let bytes = if profile::drops_body(status) { &[][..] } else { bytes };
+    let body = match std::str::from_utf8(bytes) {
+        Ok(text) if body_tag == Tag::String as u8 => Body::Text(text.to_owned()),
+        _ => Body::Bytes(bytes.to_vec()),
+    };
+
+    let mut headers = Vec::new();
+    let stray = |message: String| Violation::new(Rule::GomodeHeaders, message);
+    if end + u64::from(zerobuf::SLOT_SIZE) <= memory.len() as u64 && tag(3) == Tag::String as u8 {
+        if let Some(features) = features
+            && features & FEATURE_RESPONSE_HEADERS == 0
+        {
+            return Err(stray(format!(
+                "the byte after the three response slots is 4, so GoMode serves slot 3 as headers, but the guest \
+                 declares features {features:#x} without bit 0 (response headers): a stray slot"
+            )));
+        }
+        let text = zerobuf::read_payload(memory, slot(3)).map_err(|err| stray(format!("slot 3: {err}")))?;
+        let text = std::str::from_utf8(text)
+            .map_err(|err| stray(format!("slot 3 is not UTF-8 ({err}), so it cannot be header lines")))?;
+        headers = parse_gomode_header_lines(text).map_err(stray)?;
+    }
+    Ok(Some(Response {
+        status: status as u16,
+        content_type,
+        headers,
+        body,
+        stdout: String::new(),
+        stderr: String::new(),
+        panic: None,
+    }))
+}
+
+/// The characters the Fetch standard trims from header values.
+const HTTP_WHITESPACE: [char; 4] = [' ', '\t', '\r', '\n'];
+
+/// Why the Fetch `Headers` object refuses `value` (already trimmed), if it does.
+fn header_value_problem(value: &str) -> Option<&'static str> {
+    if value.contains(['\0', '\r', '\n']) {
+        Some("holds NUL, CR or LF")
+    } else if value.chars().any(|c| u32::from(c) > 0xff) {
+        Some("holds a character above U+00FF, which is not a byte string")
+    } else {
+        None
+    }
+}
+
+/// Parses response header text as GoMode's Worker does (ABI.md §11, `[gomode.headers]`): a line
+/// counts only when `": "` follows at least one character; the name is lower-cased, the value
+/// trimmed; `content-type` lines are skipped and other lines dropped silently. `Err` names a
+/// counted line that GoMode's `headers.append` would throw on.
+pub fn parse_gomode_header_lines(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    for line in text.split('\n') {
+        let Some(at) = line.find(": ").filter(|&at| at > 0) else { continue };
+        let name = line[..at].to_lowercase();
+        if name == "content-type" {
+            continue;
+        }
+        let value = line[at + 2..].trim_matches(HTTP_WHITESPACE);
+        if !name.bytes().all(is_token_byte) {
+            return Err(format!("header line {line:?}: the name {name:?} is not an HTTP token, so GoMode's `headers.append` throws"));
+        }
+        if let Some(problem) = header_value_problem(value) {
+            return Err(format!("header line {line:?}: the value {problem}, so GoMode's `headers.append` throws"));
+        }
+        headers.push((name, value.to_owned()));
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]
@@ -207,5 +344,24 @@ mod tests {
         assert!(parse_header_lines("a 1\n").is_err());
         assert!(parse_header_lines("bad name: 1\n").is_err());
         assert!(parse_header_lines(": 1\n").is_err());
+    }
+
+    #[test]
+    fn gomode_reads_as_the_worker_reads() {
+        // A tag-4 body that is not UTF-8 is served raw, and 204 drops the body.
+        let read = |mem: &[u8], features| read_gomode_response(mem, 0x40, features);
+        assert_eq!(read(&memory(200, 4, b"\xff", None), None).unwrap().unwrap().body, Body::Bytes(vec![0xff]));
+        assert_eq!(read(&memory(204, 4, b"gone", None), None).unwrap().unwrap().body, Body::Text(String::new()));
+        assert_eq!(read(&memory(-1, 4, b"", None), None).unwrap(), None);
+        for status in [100, 101, 199, 600] {
+            assert_eq!(read(&memory(status, 4, b"", None), None).unwrap_err().rule, Rule::ResponseStatus);
+        }
+        // Slot 3 counts whenever its tag byte is 4, with GoMode's line rules.
+        let mem = memory(200, 4, b"", Some("X-Upper: A\r\nnospace:1\ncontent-type: text/html\nlast: noline"));
+        let response = read(&mem, None).unwrap().unwrap();
+        assert_eq!(response.headers, vec![("x-upper".into(), "A".into()), ("last".into(), "noline".into())]);
+        assert_eq!(read(&mem, Some(0)).unwrap_err().rule, Rule::GomodeHeaders);
+        assert_eq!(read(&memory(200, 4, b"", Some("bad name: 1\n")), None).unwrap_err().rule, Rule::GomodeHeaders);
+        assert_eq!(read(&memory(200, 4, b"", Some("a: \u{100}\n")), None).unwrap_err().rule, Rule::GomodeHeaders);
     }
 }

@@ -16,6 +16,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module};
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
 use crate::inspect::{self, ModuleInfo};
 use crate::instance::{Live, State};
+use crate::profile::Profile;
 use crate::request::Request;
 use crate::response::Response;
 
@@ -27,9 +28,12 @@ pub const ABI_VERSION: i32 = 1;
 /// How often the epoch ticker advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Limits and knobs of a [`Host`]. `Default` gives the values `conformance/ABI.md` documents.
+/// Limits and knobs of a [`Host`]. [`HostConfig::new`] gives a profile's documented values;
+/// `Default` is `HostConfig::new(Profile::Gomode)`, because GoMode is what users deploy to.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
+    /// Which contract guests are run and judged by.
+    pub profile: Profile,
     /// How long one call into the guest may run before it is interrupted.
     pub deadline: Duration,
     /// The most linear memory a guest may grow to, in bytes.
@@ -40,9 +44,22 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl HostConfig {
+    /// The values `conformance/ABI.md` documents for `profile`.
+    pub fn new(profile: Profile) -> HostConfig {
+        HostConfig {
+            profile,
+            deadline: Duration::from_secs(5),
+            memory_limit: profile.default_memory_limit(),
+            output_limit: 64 * 1024,
+            cache_dir: None,
+        }
+    }
+}
+
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig { deadline: Duration::from_secs(5), memory_limit: 1 << 30, output_limit: 64 * 1024, cache_dir: None }
+        HostConfig::new(Profile::default())
     }
 }
 
@@ -107,7 +124,7 @@ impl Host {
         let binary = wat::parse_bytes(bytes)
             .map_err(|err| fail(Violation::new(Rule::ModuleWasm, format!("not WebAssembly: {err}"))))?;
         let info = inspect::inspect(&binary).map_err(fail)?;
-        if let Some(violation) = info.violations().into_iter().next() {
+        if let Some(violation) = info.violations_under(self.shared.config.profile).into_iter().next() {
             return Err(fail(violation));
         }
         let module = Module::new(&self.shared.engine, &binary)

@@ -225,6 +225,15 @@ pub fn read_bytes(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
     Ok(payload(mem, slot_addr, Tag::Bytes)?.1)
 }
 
+/// Reads the `[len u32][len bytes]` payload that payload A of the slot at `slot_addr` points
+/// to, whatever the slot's tag, as GoMode's Worker reads the content type and the body.
+pub fn read_payload(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
+    let slot = read_slot(mem, slot_addr)?;
+    let len = bytes_at(mem, "string header", u64::from(slot.a), 4)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    bytes_at(mem, "string data", u64::from(slot.a) + 4, u64::from(len))
+}
+
 /// Why values could not be laid out.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EncodeError {

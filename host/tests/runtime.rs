@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use host::{Error, GuestError, Host, HostConfig, HostError, Request, Rule};
+use host::{Error, GuestError, Host, HostConfig, HostError, Profile, Request, Rule};
 
 /// A guest with `malloc`, `memory`, a static 200 response at 256 and `funcs` added.
 fn guest(funcs: &str) -> String {
@@ -65,7 +65,7 @@ fn initialize_runs_once_and_wins_over_start() {
              (i32.store (i32.const 260) (i32.add (i32.const 200) (global.get $inits)))
              (i32.const 256))"#,
     );
-    let module = host(HostConfig::default()).load_bytes("init_once", wat.as_bytes()).unwrap();
+    let module = host(HostConfig::new(Profile::Abi)).load_bytes("init_once", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     for _ in 0..3 {
         assert_eq!(guest.call(&get()).unwrap().status, 201);
@@ -79,7 +79,7 @@ fn start_ending_in_proc_exit_zero_keeps_the_instance() {
         r#"(func (export "_start") (call $proc_exit (i32.const 0)))
            (func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#,
     );
-    let module = host(HostConfig::default()).load_bytes("tinygo_like", wat.as_bytes()).unwrap();
+    let module = host(HostConfig::new(Profile::Abi)).load_bytes("tinygo_like", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     assert_eq!(guest.call(&get()).unwrap().status, 200);
@@ -91,7 +91,7 @@ fn exit_while_serving_is_an_error_naming_the_rule() {
     let wat = guest(
         r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#,
     );
-    let module = host(HostConfig::default()).load_bytes("exits", wat.as_bytes()).unwrap();
+    let module = host(HostConfig::new(Profile::Abi)).load_bytes("exits", wat.as_bytes()).unwrap();
     let error = broke(module.guest().call(&get()).unwrap_err());
     assert_eq!(error.rule(), Rule::CallExit);
     assert!(error.to_string().contains("call.exit"), "{error}");
@@ -107,7 +107,7 @@ fn guest_output_is_captured_with_responses_and_errors() {
                (then (call $print (i32.const 2) (i32.const 582) (i32.const 4)) unreachable))
              (i32.const 256))"#,
     );
-    let module = host(HostConfig::default()).load_bytes("prints", wat.as_bytes()).unwrap();
+    let module = host(HostConfig::new(Profile::Abi)).load_bytes("prints", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     let response = guest.call(&get()).unwrap();
     assert_eq!((response.stdout.as_str(), response.stderr.as_str()), ("hello", ""));
@@ -124,7 +124,7 @@ fn a_trapped_instance_is_replaced_for_the_next_request() {
              (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4)) (then unreachable))
              (i32.const 256))"#,
     );
-    let module = host(HostConfig::default()).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
+    let module = host(HostConfig::new(Profile::Abi)).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     let error = broke(guest.call(&Request::new("POST", "/x")).unwrap_err());
@@ -139,7 +139,7 @@ fn a_trapped_instance_is_replaced_for_the_next_request() {
 #[test]
 fn slot_3_is_read_only_from_a_guest_that_declares_headers() {
     let handle = r#"(func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#;
-    let host = host(HostConfig::default());
+    let host = host(HostConfig::new(Profile::Abi));
     let undeclared = host.load_bytes("no_features", guest(handle).as_bytes()).unwrap();
     assert_eq!(undeclared.guest().call(&get()).unwrap().headers, []);
     let features = format!(r#"{handle} (func (export "gomode_abi_features") (result i32) (i32.const 1))"#);
@@ -150,7 +150,7 @@ fn slot_3_is_read_only_from_a_guest_that_declares_headers() {
 #[test]
 fn the_deadline_is_configurable() {
     let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (loop $l (br $l)) (i32.const 256))"#);
-    let config = HostConfig { deadline: Duration::from_millis(200), ..HostConfig::default() };
+    let config = HostConfig { deadline: Duration::from_millis(200), ..HostConfig::new(Profile::Abi) };
     let module = host(config).load_bytes("loops", wat.as_bytes()).unwrap();
     let error = broke(module.guest().call(&get()).unwrap_err());
     assert_eq!(error.rule(), Rule::CallDeadline);
@@ -166,7 +166,7 @@ fn the_memory_limit_is_configurable() {
                  (i32.const 256))"#
         ))
     };
-    let host = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::default() });
+    let host = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::new(Profile::Abi) });
     let small = host.load_bytes("grows_a_little", grow(16).as_bytes()).unwrap();
     assert_eq!(small.guest().call(&get()).unwrap().status, 200);
     let big = host.load_bytes("grows_a_lot", grow(100).as_bytes()).unwrap();
@@ -186,7 +186,7 @@ fn a_refused_growth_is_blamed_only_on_the_call_it_happened_in() {
              (if (i32.eq (global.get $calls) (i32.const 2)) (then unreachable))
              (i32.const 256))"#,
     );
-    let module = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::default() })
+    let module = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::new(Profile::Abi) })
         .load_bytes("refused_then_traps", wat.as_bytes())
         .unwrap();
     let mut guest = module.guest();
@@ -196,7 +196,7 @@ fn a_refused_growth_is_blamed_only_on_the_call_it_happened_in() {
 
 #[test]
 fn host_faults_name_no_guest_rule() {
-    let host = host(HostConfig { memory_limit: 1 << 20, ..HostConfig::default() });
+    let host = host(HostConfig { memory_limit: 1 << 20, ..HostConfig::new(Profile::Abi) });
     let missing = host.load(std::path::Path::new("/nonexistent.wasm")).unwrap_err();
     assert!(matches!(missing, Error::Host(HostError::Read { .. })), "{missing}");
     assert_eq!(missing.rule(), None);

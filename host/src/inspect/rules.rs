@@ -2,6 +2,7 @@
 //! (`module.wasm`, `module.imports`, `module.exports`, `module.declarations`).
 
 use super::*;
+use crate::profile::{GOMODE_WASI, Profile};
 
 impl ModuleInfo {
     /// The static ABI rules the module breaks, in rule order; empty for a conforming module.
@@ -69,6 +70,40 @@ impl ModuleInfo {
                 violation(Rule::ModuleDeclarations, message);
             }
         }
+        found
+    }
+
+    /// The static rules the module breaks under `profile`, in rule order. Under `gomode` an
+    /// import is checked against GoMode's 25 WASI functions (`gomode.imports`, which replaces
+    /// `module.imports`), and `_start` must be exported (`gomode.start`).
+    pub fn violations_under(&self, profile: Profile) -> Vec<Violation> {
+        let mut found = self.violations();
+        if profile == Profile::Abi || self.component {
+            return found;
+        }
+        found.retain(|violation| violation.rule != Rule::ModuleImports);
+        for import in &self.imports {
+            let offered = import.module == WASI_MODULE
+                && import.kind == ExternKind::Func
+                && GOMODE_WASI.contains(&import.name.as_str());
+            if !offered {
+                found.push(Violation::new(
+                    Rule::GomodeImports,
+                    format!(
+                        "import `{}::{}` ({}) is not one of the 25 WASI functions GoMode's Worker provides, so its \
+                         `WebAssembly.instantiate` rejects the module",
+                        import.module, import.name, import.kind
+                    ),
+                ));
+            }
+        }
+        if let Some(message) = self.function_export_problem("_start", "() -> ()", true) {
+            found.push(Violation::new(
+                Rule::GomodeStart,
+                format!("{message}: GoMode's Worker initializes a guest by calling `_start` and nothing else"),
+            ));
+        }
+        found.sort_by_key(|violation| violation.rule);
         found
     }
 

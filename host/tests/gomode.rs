@@ -1,0 +1,166 @@
+//! Integration tests of the `gomode` profile (ABI.md §11) on small hand-written guests: init
+//! through `_start` only, GoMode's 25 WASI imports, the fixed scratch, the request as GoMode's
+//! Worker passes it on, and a trap that answers 500 and keeps the instance.
+
+use host::{Body, Error, GuestError, Host, HostConfig, Profile, Request, Response, Rule};
+
+/// A guest whose `_start` resets a call counter (from 100 to 0, so answers show that it ran),
+/// and whose handler routes on the first character of the path: `t` traps, `e` exits with code
+/// 3, `p` answers the path it received, `b` the body, and anything else the counter as a digit.
+/// `extra` adds imports or exports; `start` is false for a guest without `_start`.
+fn guest(extra: &str, start: bool) -> String {
+    let start = if start { r#"(func (export "_start") (global.set $count (i32.const 0)))"# } else { "" };
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (global $next (mut i32) (i32.const 65536))
+  (global $count (mut i32) (i32.const 100))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  {start}
+  (func (export "handle_zerobuf") (param $req i32) (result i32)
+    (local $path i32) (local $c i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (local.set $path (i32.load offset=20 (local.get $req)))
+    (local.set $c (i32.load8_u offset=5 (local.get $path)))
+    (if (i32.eq (local.get $c) (i32.const 116)) (then unreachable))
+    (if (i32.eq (local.get $c) (i32.const 101)) (then (call $proc_exit (i32.const 3))))
+    (i32.store8 (i32.const 532) (i32.add (i32.const 48) (global.get $count)))
+    (i32.store (i32.const 292) (i32.const 528))
+    (if (i32.eq (local.get $c) (i32.const 112)) (then (i32.store (i32.const 292) (local.get $path))))
+    (if (i32.eq (local.get $c) (i32.const 98)) (then (i32.store (i32.const 292) (i32.load offset=36 (local.get $req)))))
+    (i32.const 256))
+  {extra}
+  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 304) "\04\00\00\00\20\02\00\00\00\00\00\00\00\00\00\00")
+  (data (i32.const 512) "\0a\00\00\00text/plain")
+  (data (i32.const 528) "\01\00\00\00?")
+  (data (i32.const 544) "\07\00\00\00x-a: 1\0a")
+)"#
+    )
+}
+
+fn host(profile: Profile) -> Host {
+    Host::new(HostConfig::new(profile)).expect("wasmtime starts")
+}
+
+fn broke(error: Error) -> GuestError {
+    match error {
+        Error::Guest(error) => error,
+        Error::Host(error) => panic!("expected a guest error, got the host error: {error}"),
+    }
+}
+
+fn text(response: &Response) -> &str {
+    std::str::from_utf8(response.body.as_bytes()).expect("a text body")
+}
+
+#[test]
+fn a_trap_answers_500_and_the_same_instance_serves_on() {
+    let module = host(Profile::Gomode).load_bytes("counter", guest("", true).as_bytes()).unwrap();
+    let mut guest = module.guest();
+    assert_eq!(text(&guest.call(&Request::new("GET", "/c")).unwrap()), "1");
+    let trapped = guest.call(&Request::new("GET", "/t")).unwrap();
+    assert_eq!((trapped.status, trapped.content_type.as_str()), (500, "text/plain; charset=utf-8"));
+    assert_eq!(trapped.body, Body::Text("panic: unreachable".into()));
+    assert_eq!(trapped.panic.map(|v| v.rule), Some(Rule::CallTrap));
+    let exited = guest.call(&Request::new("GET", "/e")).unwrap();
+    assert_eq!(text(&exited), "panic: exit code: 3");
+    // The counter went on from the trapped and the exited calls: GoMode keeps the instance.
+    assert_eq!(text(&guest.call(&Request::new("GET", "/c")).unwrap()), "4");
+    assert_eq!(guest.instances(), 1);
+    // Under `abi` the same trap is an error and the instance is replaced.
+    let mut abi = host(Profile::Abi).load_bytes("counter", guest("", true).as_bytes()).unwrap().guest();
+    assert_eq!(broke(abi.call(&Request::new("GET", "/t")).unwrap_err()).rule(), Rule::CallTrap);
+    assert_eq!(text(&abi.call(&Request::new("GET", "/c")).unwrap()), "1");
+}
+
+#[test]
+fn only_start_initializes_and_it_is_required() {
+    let initialize_only =
+        guest(r#"(func (export "_initialize") (global.set $count (i32.const 0)))"#, false);
+    let error = host(Profile::Gomode).load_bytes("reactor", initialize_only.as_bytes()).unwrap_err();
+    assert_eq!(error.rule(), Rule::GomodeStart);
+    assert!(error.to_string().contains("`_start`"), "{error}");
+    let mut abi = host(Profile::Abi).load_bytes("reactor", initialize_only.as_bytes()).unwrap().guest();
+    assert_eq!(text(&abi.call(&Request::new("GET", "/c")).unwrap()), "1");
+    // With both exports, `gomode` runs `_start` only, and `abi` runs `_initialize` only.
+    let both = guest(r#"(func (export "_initialize") (global.set $count (i32.const 5)))"#, true);
+    let mut gomode = host(Profile::Gomode).load_bytes("both", both.as_bytes()).unwrap().guest();
+    assert_eq!(text(&gomode.call(&Request::new("GET", "/c")).unwrap()), "1");
+    let mut abi = host(Profile::Abi).load_bytes("both", both.as_bytes()).unwrap().guest();
+    assert_eq!(text(&abi.call(&Request::new("GET", "/c")).unwrap()), "6");
+}
+
+#[test]
+fn only_gomodes_25_wasi_functions_may_be_imported() {
+    for import in [
+        r#"(import "env" "x" (func))"#,
+        r#"(import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))"#,
+    ] {
+        let source = guest(import, true).replacen(&format!("\n  {import}"), "", 1);
+        let source = source.replacen("(module\n", &format!("(module\n  {import}\n"), 1);
+        let error = host(Profile::Gomode).load_bytes("imports", source.as_bytes()).unwrap_err();
+        assert_eq!(error.rule(), Rule::GomodeImports, "{import}");
+    }
+    let clock = r#"(import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))"#;
+    let source = guest("", true).replacen("(module\n", &format!("(module\n  {clock}\n"), 1);
+    assert!(host(Profile::Abi).load_bytes("imports", source.as_bytes()).is_ok());
+}
+
+#[test]
+fn a_request_past_the_fixed_scratch_names_the_rule_and_the_budget() {
+    let module = host(Profile::Gomode).load_bytes("scratch", guest("", true).as_bytes()).unwrap();
+    let mut guest = module.guest();
+    let mut request = Request::new("POST", "/b");
+    request.body = vec![b'x'; 20_000];
+    let error = broke(guest.call(&request).unwrap_err());
+    assert_eq!(error.rule(), Rule::GomodeScratch);
+    assert!(error.to_string().contains("8352"), "{error}");
+    // The largest body that fits: 96 + 8 (POST) + 8 (/b) + a4(4 + B) + 4 (no headers) <= 8352.
+    request.body = vec![b'y'; 8232];
+    assert_eq!(guest.call(&request).unwrap().body.as_bytes().len(), 8232);
+    request.body.push(b'y');
+    assert_eq!(broke(guest.call(&request).unwrap_err()).rule(), Rule::GomodeScratch);
+    assert_eq!(guest.instances(), 1);
+}
+
+#[test]
+fn the_guest_gets_the_request_as_gomodes_worker_passes_it_on() {
+    let module = host(Profile::Gomode).load_bytes("echo", guest("", true).as_bytes()).unwrap();
+    let mut guest = module.guest();
+    let with_body = |method: &str| {
+        let mut request = Request::new(method, "/b");
+        request.body = b"hi".to_vec();
+        request
+    };
+    assert_eq!(text(&guest.call(&with_body("DELETE")).unwrap()), "");
+    assert_eq!(text(&guest.call(&with_body("post")).unwrap()), "hi");
+    assert_eq!(text(&guest.call(&with_body("PATCH")).unwrap()), "hi");
+    assert_eq!(text(&guest.call(&Request::new("GET", "/x/../p?c=ü#f")).unwrap()), "/p?c=%C3%BC");
+    let abi = host(Profile::Abi).load_bytes("echo", guest("", true).as_bytes()).unwrap();
+    assert_eq!(text(&abi.guest().call(&with_body("DELETE")).unwrap()), "hi");
+}
+
+#[test]
+fn slot_3_is_read_by_its_tag_and_a_stray_one_is_named() {
+    let module = host(Profile::Gomode).load_bytes("headers", guest("", true).as_bytes()).unwrap();
+    assert_eq!(module.guest().call(&Request::new("GET", "/c")).unwrap().headers, [("x-a".into(), "1".into())]);
+    let declared_none = guest(r#"(func (export "gomode_abi_features") (result i32) (i32.const 0))"#, true);
+    let module = host(Profile::Gomode).load_bytes("stray", declared_none.as_bytes()).unwrap();
+    let error = broke(module.guest().call(&Request::new("GET", "/c")).unwrap_err());
+    assert_eq!(error.rule(), Rule::GomodeHeaders);
+}
+
+#[test]
+fn the_memory_limit_is_a_workers_isolate() {
+    assert_eq!(HostConfig::default().profile, Profile::Gomode);
+    assert_eq!(HostConfig::default().memory_limit, 128 << 20);
+    assert_eq!(HostConfig::new(Profile::Abi).memory_limit, 1 << 30);
+}
