@@ -1,4 +1,4 @@
-//! Property test of the response reader, `host::read_response`, over random memory images.
+//! Property test of the response readers, `host::read_response` and `read_gomode_response`, over random memory images.
 //!
 //! The reader is the trust boundary: everything it sees was written by a guest. Half of the
 //! images are noise; the other half are valid responses, laid out by the host's own encoder, then
@@ -344,4 +344,43 @@ fn the_response_reader_judges_any_memory_image() {
     reached.push("ok");
     let missed: Vec<&str> = reached.into_iter().filter(|id| !tally.contains_key(id)).collect();
     assert!(missed.is_empty(), "the generators never reached {missed:?}");
+}
+
+/// GoMode's reader (`read_gomode_response`) on the same images: it must not panic, must name a
+/// `response.*` rule or `gomode.headers` for every failure, and must serve only statuses in
+/// 200..=599, header names that are lower-case tokens other than `content-type`, and values
+/// without CR, LF or NUL.
+#[test]
+fn gomodes_reader_judges_any_memory_image() {
+    let config = Config { cases: CASES, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &SEED));
+    let tally = RefCell::new(BTreeMap::<&'static str, u32>::new());
+    let result = runner.run(&prop_oneof![1 => noise(), 3 => mutated()], |image| {
+        // A guest that declares the headers feature, or one that exports no declaration at all.
+        let features = image.headers.then_some(1);
+        let outcome = match host::read_gomode_response(&image.memory, image.base, features) {
+            Ok(Some(response)) => {
+                prop_assert!((200..=599).contains(&response.status), "served status {}", response.status);
+                for (name, value) in &response.headers {
+                    prop_assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic()), "name {:?}", name);
+                    prop_assert!(*name == name.to_ascii_lowercase() && name != "content-type");
+                    prop_assert!(!value.contains(['\0', '\r', '\n']), "value {:?}", value);
+                }
+                "ok"
+            }
+            Ok(None) => "fetch",
+            Err(violation) => {
+                let rule = violation.rule;
+                prop_assert!(rule.id().starts_with("response.") || rule == Rule::GomodeHeaders, "{}", violation);
+                rule.id()
+            }
+        };
+        *tally.borrow_mut().entry(outcome).or_default() += 1;
+        Ok(())
+    });
+    eprintln!("response_props (gomode): outcomes {:?}", tally.borrow());
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    assert!(tally.borrow().contains_key("ok"), "no image was served");
 }
