@@ -2,13 +2,14 @@
 //! through `_start` only, GoMode's 25 WASI imports, the fixed scratch, the request as GoMode's
 //! Worker passes it on, and a trap that answers 500 and keeps the instance.
 
-use host::{Body, Error, GuestError, Host, HostConfig, Profile, Request, Response, Rule};
+use host::{Body, Error, GuestError, Host, HostConfig, HostError, Profile, Request, Response, Rule};
 
 /// A guest whose `_start` resets a call counter (from 100 to 0, so answers show that it ran),
 /// and whose handler routes on the first character of the path: `t` traps, `e` exits with code
-/// 3, `p` answers the path it received, `b` the body, and anything else the counter as a digit.
+/// 3, `f` answers status -1 (an outbound fetch), `p` answers the path it received, `b` the body,
+/// and anything else the counter as a digit.
 /// `extra` adds imports or exports; `start` is false for a guest without `_start`.
-fn guest(extra: &str, start: bool) -> String {
+fn source(extra: &str, start: bool) -> String {
     let start = if start { r#"(func (export "_start") (global.set $count (i32.const 0)))"# } else { "" };
     format!(
         r#"(module
@@ -29,6 +30,8 @@ fn guest(extra: &str, start: bool) -> String {
     (local.set $c (i32.load8_u offset=5 (local.get $path)))
     (if (i32.eq (local.get $c) (i32.const 116)) (then unreachable))
     (if (i32.eq (local.get $c) (i32.const 101)) (then (call $proc_exit (i32.const 3))))
+    (i32.store (i32.const 260) (i32.const 200))
+    (if (i32.eq (local.get $c) (i32.const 102)) (then (i32.store (i32.const 260) (i32.const -1))))
     (i32.store8 (i32.const 532) (i32.add (i32.const 48) (global.get $count)))
     (i32.store (i32.const 292) (i32.const 528))
     (if (i32.eq (local.get $c) (i32.const 112)) (then (i32.store (i32.const 292) (local.get $path))))
@@ -63,7 +66,7 @@ fn text(response: &Response) -> &str {
 
 #[test]
 fn a_trap_answers_500_and_the_same_instance_serves_on() {
-    let module = host(Profile::Gomode).load_bytes("counter", guest("", true).as_bytes()).unwrap();
+    let module = host(Profile::Gomode).load_bytes("counter", source("", true).as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(text(&guest.call(&Request::new("GET", "/c")).unwrap()), "1");
     let trapped = guest.call(&Request::new("GET", "/t")).unwrap();
@@ -76,7 +79,7 @@ fn a_trap_answers_500_and_the_same_instance_serves_on() {
     assert_eq!(text(&guest.call(&Request::new("GET", "/c")).unwrap()), "4");
     assert_eq!(guest.instances(), 1);
     // Under `abi` the same trap is an error and the instance is replaced.
-    let mut abi = host(Profile::Abi).load_bytes("counter", guest("", true).as_bytes()).unwrap().guest();
+    let mut abi = host(Profile::Abi).load_bytes("counter", source("", true).as_bytes()).unwrap().guest();
     assert_eq!(broke(abi.call(&Request::new("GET", "/t")).unwrap_err()).rule(), Rule::CallTrap);
     assert_eq!(text(&abi.call(&Request::new("GET", "/c")).unwrap()), "1");
 }
@@ -84,14 +87,14 @@ fn a_trap_answers_500_and_the_same_instance_serves_on() {
 #[test]
 fn only_start_initializes_and_it_is_required() {
     let initialize_only =
-        guest(r#"(func (export "_initialize") (global.set $count (i32.const 0)))"#, false);
+        source(r#"(func (export "_initialize") (global.set $count (i32.const 0)))"#, false);
     let error = host(Profile::Gomode).load_bytes("reactor", initialize_only.as_bytes()).unwrap_err();
     assert_eq!(error.rule(), Rule::GomodeStart);
     assert!(error.to_string().contains("`_start`"), "{error}");
     let mut abi = host(Profile::Abi).load_bytes("reactor", initialize_only.as_bytes()).unwrap().guest();
     assert_eq!(text(&abi.call(&Request::new("GET", "/c")).unwrap()), "1");
     // With both exports, `gomode` runs `_start` only, and `abi` runs `_initialize` only.
-    let both = guest(r#"(func (export "_initialize") (global.set $count (i32.const 5)))"#, true);
+    let both = source(r#"(func (export "_initialize") (global.set $count (i32.const 5)))"#, true);
     let mut gomode = host(Profile::Gomode).load_bytes("both", both.as_bytes()).unwrap().guest();
     assert_eq!(text(&gomode.call(&Request::new("GET", "/c")).unwrap()), "1");
     let mut abi = host(Profile::Abi).load_bytes("both", both.as_bytes()).unwrap().guest();
@@ -104,19 +107,19 @@ fn only_gomodes_25_wasi_functions_may_be_imported() {
         r#"(import "env" "x" (func))"#,
         r#"(import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))"#,
     ] {
-        let source = guest(import, true).replacen(&format!("\n  {import}"), "", 1);
-        let source = source.replacen("(module\n", &format!("(module\n  {import}\n"), 1);
-        let error = host(Profile::Gomode).load_bytes("imports", source.as_bytes()).unwrap_err();
+        // Imports come first in a module.
+        let wat = source("", true).replacen("(module\n", &format!("(module\n  {import}\n"), 1);
+        let error = host(Profile::Gomode).load_bytes("imports", wat.as_bytes()).unwrap_err();
         assert_eq!(error.rule(), Rule::GomodeImports, "{import}");
     }
     let clock = r#"(import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))"#;
-    let source = guest("", true).replacen("(module\n", &format!("(module\n  {clock}\n"), 1);
-    assert!(host(Profile::Abi).load_bytes("imports", source.as_bytes()).is_ok());
+    let wat = source("", true).replacen("(module\n", &format!("(module\n  {clock}\n"), 1);
+    assert!(host(Profile::Abi).load_bytes("imports", wat.as_bytes()).is_ok());
 }
 
 #[test]
 fn a_request_past_the_fixed_scratch_names_the_rule_and_the_budget() {
-    let module = host(Profile::Gomode).load_bytes("scratch", guest("", true).as_bytes()).unwrap();
+    let module = host(Profile::Gomode).load_bytes("scratch", source("", true).as_bytes()).unwrap();
     let mut guest = module.guest();
     let mut request = Request::new("POST", "/b");
     request.body = vec![b'x'; 20_000];
@@ -133,7 +136,7 @@ fn a_request_past_the_fixed_scratch_names_the_rule_and_the_budget() {
 
 #[test]
 fn the_guest_gets_the_request_as_gomodes_worker_passes_it_on() {
-    let module = host(Profile::Gomode).load_bytes("echo", guest("", true).as_bytes()).unwrap();
+    let module = host(Profile::Gomode).load_bytes("echo", source("", true).as_bytes()).unwrap();
     let mut guest = module.guest();
     let with_body = |method: &str| {
         let mut request = Request::new(method, "/b");
@@ -144,15 +147,15 @@ fn the_guest_gets_the_request_as_gomodes_worker_passes_it_on() {
     assert_eq!(text(&guest.call(&with_body("post")).unwrap()), "hi");
     assert_eq!(text(&guest.call(&with_body("PATCH")).unwrap()), "hi");
     assert_eq!(text(&guest.call(&Request::new("GET", "/x/../p?c=ü#f")).unwrap()), "/p?c=%C3%BC");
-    let abi = host(Profile::Abi).load_bytes("echo", guest("", true).as_bytes()).unwrap();
+    let abi = host(Profile::Abi).load_bytes("echo", source("", true).as_bytes()).unwrap();
     assert_eq!(text(&abi.guest().call(&with_body("DELETE")).unwrap()), "hi");
 }
 
 #[test]
 fn slot_3_is_read_by_its_tag_and_a_stray_one_is_named() {
-    let module = host(Profile::Gomode).load_bytes("headers", guest("", true).as_bytes()).unwrap();
+    let module = host(Profile::Gomode).load_bytes("headers", source("", true).as_bytes()).unwrap();
     assert_eq!(module.guest().call(&Request::new("GET", "/c")).unwrap().headers, [("x-a".into(), "1".into())]);
-    let declared_none = guest(r#"(func (export "gomode_abi_features") (result i32) (i32.const 0))"#, true);
+    let declared_none = source(r#"(func (export "gomode_abi_features") (result i32) (i32.const 0))"#, true);
     let module = host(Profile::Gomode).load_bytes("stray", declared_none.as_bytes()).unwrap();
     let error = broke(module.guest().call(&Request::new("GET", "/c")).unwrap_err());
     assert_eq!(error.rule(), Rule::GomodeHeaders);
@@ -163,4 +166,18 @@ fn the_memory_limit_is_a_workers_isolate() {
     assert_eq!(HostConfig::default().profile, Profile::Gomode);
     assert_eq!(HostConfig::default().memory_limit, 128 << 20);
     assert_eq!(HostConfig::new(Profile::Abi).memory_limit, 1 << 30);
+}
+
+#[test]
+fn an_outbound_fetch_is_a_host_error_until_the_host_offers_it() {
+    let module = host(Profile::Gomode).load_bytes("fetch", source("", true).as_bytes()).unwrap();
+    let mut guest = module.guest();
+    match guest.call(&Request::new("GET", "/f")) {
+        Err(Error::Host(HostError::FetchNotOffered { request })) => assert_eq!(request, "GET /f"),
+        other => panic!("expected FetchNotOffered, got {other:?}"),
+    }
+    assert_eq!(text(&guest.call(&Request::new("GET", "/c")).unwrap()), "2");
+    // Under `abi` the same answer breaks `response.status`.
+    let abi = host(Profile::Abi).load_bytes("fetch", source("", true).as_bytes()).unwrap();
+    assert_eq!(broke(abi.guest().call(&Request::new("GET", "/f")).unwrap_err()).rule(), Rule::ResponseStatus);
 }
