@@ -5,9 +5,10 @@
 //! object that a guest links, so every kernel call is a direct `call` inside one module. The
 //! semantics are those of `conformance/ABI.md` §8, bit for bit the same as kernels-rust: two f64
 //! lanes (lane 0 even indices, lane 1 odd), reductions add lane 0 and lane 1 and then an odd last
-//! element, `<`/`>` selects, and no fused multiply-add. A null pointer or a zero count returns 0
-//! or does nothing. `zig test kernels.zig` runs the tests at the bottom, which read the edge
-//! cases of edge-cases.json.
+//! element, `<`/`>` selects (clamp takes both masks of a pair from the original element and
+//! clamps an odd last element sequentially), and no fused multiply-add. A null pointer or a zero
+//! count returns 0 or does nothing. `zig test kernels.zig` runs the tests at the bottom, which
+//! read the edge cases of edge-cases.json.
 
 const std = @import("std");
 
@@ -125,16 +126,21 @@ export fn zig_simd_minmax_f64(ptr: ?[*]const f64, count: usize, out_ptr: ?[*]f64
     out[1] = hi;
 }
 
+/// Clamps in place as GoMode's kernel does (`[kernel.clamp]`). In each pair both masks come from
+/// the original element, and lo is selected where it is below lo, then hi where it is above hi,
+/// so hi wins where both hold. The odd last element is clamped sequentially. A NaN element passes
+/// through, since every comparison with it is false. The two rules agree when lo <= hi; when
+/// lo > hi a paired element <= hi becomes lo, and every other element but a NaN becomes hi.
 export fn zig_simd_clamp_f64(ptr: ?[*]f64, count: usize, lo: f64, hi: f64) void {
     const x = ptr orelse return;
     const lov: F64x2 = @splat(lo);
     const hiv: F64x2 = @splat(hi);
     var i: usize = 0;
     while (i + 2 <= count) : (i += 2) {
-        var v = load2(x, i);
-        v = @select(f64, v < lov, lov, v);
-        v = @select(f64, v > hiv, hiv, v);
-        store2(x, i, v);
+        const v = load2(x, i);
+        const lt = v < lov;
+        const gt = v > hiv;
+        store2(x, i, @select(f64, gt, hiv, @select(f64, lt, lov, v)));
     }
     if (i < count) {
         if (x[i] < lo) x[i] = lo;
@@ -153,8 +159,9 @@ export fn zig_simd_map_linear_f64(ptr: ?[*]f64, count: usize, a: f64, b: f64) vo
 
 // Tests. The edge cases come from edge-cases.json, next to this file, which kernels-rust and the
 // Go guest also test against; its "about" field describes the format. A case fails when its
-// result differs from r bit for bit, except that any NaN matches any NaN. The two tests after it
-// cover what a table cannot: null pointers and a destination that is also an input.
+// result differs from r bit for bit, except that any NaN matches any NaN. The tests after it
+// cover what a table cannot: clamp over a grid of bounds, null pointers and a destination that is
+// also an input.
 
 const Case = struct {
     kernel: []const u8,
@@ -273,6 +280,28 @@ test "edge-cases.json" {
         std.debug.print("{d} of {d} edge cases failed\n", .{ failed, file.cases.len });
         return error.TestUnexpectedResult;
     }
+}
+
+test "clamp: a pair compares the original element, the tail is sequential" {
+    // Every element and pair of bounds from a grid of special values, lo > hi among them, against
+    // [kernel.clamp] written another way: a paired element is hi if above hi, else lo if below
+    // lo, else itself; the odd last element is clamped sequentially. Each vector holds one value
+    // three times, so lanes 0 and 1 and the tail see the same element.
+    const inf = std.math.inf(f64);
+    const grid = [_]f64{ std.math.nan(f64), -inf, -2, -1, -0.0, 0, 0.5, 1, 2, inf };
+    for (grid) |lo| for (grid) |hi| for (grid) |v| {
+        const paired = if (v > hi) hi else if (v < lo) lo else v;
+        const below = if (v < lo) lo else v;
+        const tail = if (below > hi) hi else below;
+        var x = [3]f64{ v, v, v };
+        zig_simd_clamp_f64(&x, x.len, lo, hi);
+        const want = [3]u64{ @bitCast(paired), @bitCast(paired), @bitCast(tail) };
+        const got = [3]u64{ @bitCast(x[0]), @bitCast(x[1]), @bitCast(x[2]) };
+        std.testing.expectEqual(want, got) catch |err| {
+            std.debug.print("clamp({d}, lo = {d}, hi = {d})\n", .{ v, lo, hi });
+            return err;
+        };
+    };
 }
 
 test "null pointers: reductions return +0.0 or 0, the rest do nothing" {

@@ -139,18 +139,35 @@ func minmaxF64(x []float64, out *[2]float64) {
 	out[0], out[1] = lo, hi
 }
 
-// clampF64 clamps every element of x in place: first `if x < lo then lo`, then
-// `if x > hi then hi`. A NaN element passes through, and with lo > hi every other element
-// becomes hi.
+// clampF64 clamps every element of x in place, as GoMode's Zig kernel does ([kernel.clamp]). In
+// each pair both comparisons use the original element: it becomes lo where it is below lo, then
+// hi where it is above hi, so hi wins where both hold. An odd last element is clamped
+// sequentially: `if x < lo then x = lo`, then `if x > hi then x = hi`. A NaN element passes
+// through, since every comparison with it is false. The two rules agree when lo <= hi; when
+// lo > hi a paired element <= hi becomes lo, and every remaining element that is not a NaN, the
+// odd last one among them, becomes hi.
 func clampF64(x []float64, lo, hi float64) {
-	for i, v := range x {
+	n := len(x)
+	for i := 0; i+1 < n; i += 2 {
+		for j := i; j < i+2; j++ {
+			v := x[j]
+			if v < lo {
+				x[j] = lo
+			}
+			if v > hi {
+				x[j] = hi
+			}
+		}
+	}
+	if n%2 == 1 {
+		v := x[n-1]
 		if v < lo {
 			v = lo
 		}
 		if v > hi {
 			v = hi
 		}
-		x[i] = v
+		x[n-1] = v
 	}
 }
 

@@ -1,8 +1,9 @@
 // This file tests the Go guest's kernels against the edge cases of kernels-zig/edge-cases.json,
 // which kernels-rust and the Zig kernels are tested against too, so the three implementations
-// are held to one table; the file's "about" field describes the format. It calls the kernels
-// through the same functions simd.go uses, so it covers the pure Go kernels of kernels.go, or
-// the cgo wrappers of kernels_tinygo.go in a TinyGo build.
+// are held to one table; the file's "about" field describes the format. The tests after the
+// table cover what it cannot, such as clamp over a grid of bounds. It calls the kernels through
+// the same functions simd.go uses, so it covers the pure Go kernels of kernels.go, or the cgo
+// wrappers of kernels_tinygo.go in a TinyGo build.
 
 package main
 
@@ -152,6 +153,40 @@ func TestMinmaxF64KeepsNaNPayload(t *testing.T) {
 	minmaxF64([]float64{payload, 1, 2}, &out)
 	if math.Float64bits(out[0]) != 0xfff0000000000123 || math.Float64bits(out[1]) != 0xfff0000000000123 {
 		t.Fatalf("out = %#x, %#x", math.Float64bits(out[0]), math.Float64bits(out[1]))
+	}
+}
+
+// TestClampF64PairsAndTail checks clampF64 against [kernel.clamp] written another way, for every
+// element and pair of bounds from a grid of special values, lo > hi among them: a paired element
+// is hi if above hi, else lo if below lo, else itself; the odd last element is clamped
+// sequentially. Each vector holds one value three times, so lanes 0 and 1 and the tail see the
+// same element.
+func TestClampF64PairsAndTail(t *testing.T) {
+	inf := math.Inf(1)
+	grid := []float64{math.NaN(), -inf, -2, -1, math.Copysign(0, -1), 0, 0.5, 1, 2, inf}
+	for _, lo := range grid {
+		for _, hi := range grid {
+			for _, v := range grid {
+				paired := v
+				if v > hi {
+					paired = hi
+				} else if v < lo {
+					paired = lo
+				}
+				tail := v
+				if tail < lo {
+					tail = lo
+				}
+				if tail > hi {
+					tail = hi
+				}
+				x := []float64{v, v, v}
+				clampF64(x, lo, hi)
+				if got, want := f64Bits(x), f64Bits([]float64{paired, paired, tail}); !slices.Equal(got, want) {
+					t.Errorf("clamp(%v, lo = %v, hi = %v) = %#x, want %#x", v, lo, hi, got, want)
+				}
+			}
+		}
 	}
 }
 

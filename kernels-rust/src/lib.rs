@@ -110,14 +110,31 @@ pub fn scale_f64(x: &mut [f64], s: f64) {
     map_in_place(x, |v| v.mul(F64x2::splat(s)));
 }
 
-/// Clamps every element of `x`: first `if x < lo { lo }`, then `if x > hi { hi }`. A NaN element
-/// passes through, and with `lo > hi` every other element becomes `hi`.
+/// Clamps every element of `x` in place, as GoMode's Zig kernel does (`[kernel.clamp]`).
+///
+/// In each pair both comparisons use the original element: it becomes `lo` where it is below
+/// `lo`, then `hi` where it is above `hi`, so `hi` wins where both hold. An odd last element is
+/// clamped sequentially: `if x < lo { x = lo }`, then `if x > hi { x = hi }`. A NaN element
+/// passes through, since every comparison with it is false. With `lo <= hi` the two rules agree;
+/// with `lo > hi` a paired element `<= hi` becomes `lo`, and every remaining element that is not
+/// a NaN, the odd last one among them, becomes `hi`.
 pub fn clamp_f64(x: &mut [f64], lo: f64, hi: f64) {
-    let (lo, hi) = (F64x2::splat(lo), F64x2::splat(hi));
-    map_in_place(x, |v| {
-        let v = v.select_lt(lo, lo, v);
-        v.select_gt(hi, hi, v)
-    });
+    let (lo_v, hi_v) = (F64x2::splat(lo), F64x2::splat(hi));
+    let mut pairs = x.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let v = F64x2::load(pair);
+        // Both masks come from `v`, the original pair: `select_gt` compares `v`, not the result
+        // of `select_lt`.
+        v.select_gt(hi_v, hi_v, v.select_lt(lo_v, lo_v, v)).store(pair);
+    }
+    if let [last] = pairs.into_remainder() {
+        if *last < lo {
+            *last = lo;
+        }
+        if *last > hi {
+            *last = hi;
+        }
+    }
 }
 
 /// Replaces every element `x` with `a * x + b`, rounding after the multiply and after the add.

@@ -3,7 +3,8 @@
 //! The Zig kernel tests and the Go guest's kernel tests read the same file, so the three
 //! implementations are held to one table instead of three that drift apart. The file's `about`
 //! field and the [`Case`] struct describe the format. One test per kernel runs that kernel's
-//! cases; the last tests cover what a table of slices cannot: the names and the C ABI.
+//! cases; the last tests cover what a table of slices cannot: clamp over a grid of bounds, the
+//! names and the C ABI.
 
 extern crate std;
 
@@ -162,6 +163,34 @@ fn edge_cases_are_well_formed() {
             Kernel::ClampF64 | Kernel::MapLinearF64 => (false, true, true),
         };
         assert_eq!((case.b.is_some(), case.s.is_some(), case.t.is_some()), takes, "{id}: which of b, s, t it gives");
+    }
+}
+
+/// Checks `clamp_f64` against `[kernel.clamp]` written another way, for every element and pair of
+/// bounds from a grid of special values, `lo > hi` among them: a paired element is `hi` if above
+/// `hi`, else `lo` if below `lo`, else itself; the odd last element is clamped sequentially. Each
+/// vector holds one value three times, so lanes 0 and 1 and the tail see the same element.
+#[test]
+fn clamp_pairs_compare_the_original_element() {
+    let grid = [f64::NAN, f64::NEG_INFINITY, -2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, f64::INFINITY];
+    for lo in grid {
+        for hi in grid {
+            for v in grid {
+                let paired = if v > hi {
+                    hi
+                } else if v < lo {
+                    lo
+                } else {
+                    v
+                };
+                let below = if v < lo { lo } else { v };
+                let tail = if below > hi { hi } else { below };
+                let mut x = [v; 3];
+                clamp_f64(&mut x, lo, hi);
+                let want = [paired, paired, tail].map(f64::to_bits);
+                assert_eq!(x.map(f64::to_bits), want, "clamp({v}, lo = {lo}, hi = {hi})");
+            }
+        }
     }
 }
 
