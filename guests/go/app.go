@@ -47,7 +47,8 @@ func (r Request) Route() string {
 	return path
 }
 
-// Handle routes one request by its path without the query. Every call counts for /counter.
+// Handle routes one request by its path without the query. Every call counts for /counter, /panic
+// included, because the count comes first.
 func Handle(req Request) Response {
 	counter++
 	calls := counter
@@ -70,6 +71,14 @@ func Handle(req Request) Response {
 		return r
 	case "/counter":
 		return textResponse(200, strconv.FormatUint(calls, 10))
+	case "/raw_headers":
+		// Slot 3 is the request body verbatim, unvalidated, so that tests can send malformed lines.
+		r := textResponse(200, "raw headers set")
+		r.Headers, r.HeadersSet = req.Body, true
+		return r
+	case "/panic":
+		// An unrecovered panic, after counting. The wasip1 entry makes it trap (`unreachable`).
+		panic("panic route")
 	}
 	if code, ok := strings.CutPrefix(route, "/status/"); ok {
 		return status(code)

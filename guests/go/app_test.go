@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -27,8 +28,8 @@ func expect(t *testing.T, r Response, status int32, contentType, body string, is
 		t.Fatalf("got %d %q %q bytes=%v, want %d %q %q bytes=%v",
 			r.Status, r.ContentType, r.Body, r.BodyIsBytes, status, contentType, body, isBytes)
 	}
-	if r.Headers != "" {
-		t.Fatalf("unexpected headers %q", r.Headers)
+	if r.Headers != "" || r.HeadersSet {
+		t.Fatalf("unexpected headers %q (set=%v)", r.Headers, r.HeadersSet)
 	}
 }
 
@@ -114,6 +115,46 @@ func TestHeaders(t *testing.T) {
 		r.Headers != "cache-control: no-store\nx-gomode-abi: 1\n" {
 		t.Fatalf("got %+v", r)
 	}
+}
+
+func TestRawHeaders(t *testing.T) {
+	for _, body := range []string{"x-a: 1\n", "nospace:1\nbad name: v\r\nlast: noline", "", "Grüß: 🌍\n"} {
+		r := post("/raw_headers", body)
+		if r.Status != 200 || r.ContentType != "text/plain" || string(r.Body) != "raw headers set" ||
+			r.BodyIsBytes || r.Headers != body || !r.HeadersSet {
+			t.Fatalf("body %q: got %+v", body, r)
+		}
+		// Slot 3 is always a string, even an empty one.
+		enc := EncodeResponse(r, 0x1000)
+		if enc[3*slotSize] != tagString {
+			t.Fatalf("body %q: slot 3 tag %d, want %d", body, enc[3*slotSize], tagString)
+		}
+		at := binary.LittleEndian.Uint32(enc[3*slotSize+4:]) - 0x1000
+		n := binary.LittleEndian.Uint32(enc[at:])
+		if got := string(enc[at+4 : at+4+n]); got != body {
+			t.Fatalf("slot 3 payload %q, want %q", got, body)
+		}
+	}
+	// A method without a body gives the empty string too.
+	if r := get("/raw_headers"); r.Headers != "" || !r.HeadersSet {
+		t.Fatalf("GET: got %+v", r)
+	}
+}
+
+func TestPanicCountsFirst(t *testing.T) {
+	first, err := strconv.ParseUint(string(get("/counter").Body), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if got := recover(); got != "panic route" {
+				t.Fatalf("recovered %v, want \"panic route\"", got)
+			}
+		}()
+		get("/panic?x=1")
+	}()
+	expect(t, get("/counter"), 200, "text/plain", strconv.FormatUint(first+2, 10), false)
 }
 
 func TestCounter(t *testing.T) {

@@ -1,9 +1,13 @@
 // main_tinygo.go is the entry of the TinyGo guest (`tinygo-leaking`, `tinygo-conservative`), built
-// as GoMode builds its handlers: `tinygo build -target wasip1 -scheduler=none -gc=<mode>` with the
-// Zig kernel object linked through `-extldflags`. The exports are TinyGo's //export functions;
-// `malloc` is the one TinyGo's runtime already exports. With `-buildmode=c-shared` the module is a
-// reactor (`_initialize`); without it, `_start` runs `main` once and ends in `proc_exit(0)`, which
-// the ABI accepts as a successful init.
+// with the command of GoMode's "Writing Handlers" page in its two GC modes:
+// `tinygo build -target wasip1 -scheduler=none -gc=<leaking|conservative>` with the Zig kernel
+// object linked through `-ldflags=-extldflags=...`. There is no `-buildmode=c-shared`, so the
+// module is a command: it exports `_start` and no `_initialize`, and both profiles call `_start`,
+// which runs the package init functions and main once and ends in `proc_exit(0)` (TinyGo 0.35 and
+// later), a successful init; handle_zerobuf then serves every request on the same instance. This
+// is not GoMode's current build, which uses `-gc=custom -tags=custommalloc` with the Zig bump
+// allocator exported through `--export=malloc`; we keep the page's two modes. The exports are
+// TinyGo's //export functions; `malloc` is the one TinyGo's runtime exports in these GC modes.
 
 //go:build tinygo
 

@@ -1,15 +1,28 @@
 // main_wasip1.go is the entry of the standard Go guest (`go-leaking`, `go-conservative`): the
-// exports of the zerobuf handler ABI, with //go:wasmexport, for a module built with
-// `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared`. Such a module is a reactor: it exports
-// `_initialize`, which starts the Go runtime and runs package init functions once, and `main` is
-// never called. Standard Go cannot link the Zig object, so this build uses the pure-Go kernels of
-// kernels.go, which the cross-guest SIMD check holds to the same bits.
+// exports of the zerobuf handler ABI, with //go:wasmexport, for a module built in Go's default
+// exe build mode, `GOOS=wasip1 GOARCH=wasm go build` (no -buildmode). How it starts: the module
+// exports `_start` and no `_initialize`, so GoMode's Worker (which calls only `_start`) and the
+// `abi` profile (which calls `_initialize` if exported, else `_start`) run the same init.
+// `_start` starts the Go runtime, runs the package init functions (gc_leaking.go's among them) and
+// main, which returns at once; the runtime then ends `_start` with `proc_exit(0)`, which both
+// profiles accept as a successful init, and the exports below serve every later call on the same
+// instance, on the main goroutine's stack that proc_exit left in place. Go's wasmexport proposal
+// (golang/go#65199) does not promise that exports still work after `_start` has ended; Go 1.27.3
+// does it (measured on V8 and wasmtime, garbage collections included), and the conformance corpus
+// checks it under both profiles. main must return: a main that blocks (`select {}`) dies with
+// "all goroutines are asleep - deadlock!" and exit code 2. A c-shared build
+// (`-buildmode=c-shared`) would export only `_initialize`, which GoMode never calls. Standard Go
+// cannot link the Zig object, so this build uses the pure-Go kernels of kernels.go, which the
+// cross-guest SIMD check holds to the same bits.
 
 //go:build wasip1 && !tinygo
 
 package main
 
-import "unsafe"
+import (
+	"runtime/debug"
+	"unsafe"
+)
 
 // wasmMemory reaches linear memory through absolute addresses, which is what pointers are on
 // wasm32.
@@ -59,4 +72,12 @@ func gomodeAbiVersion() int32 { return 1 }
 //go:wasmexport gomode_abi_features
 func gomodeAbiFeatures() int32 { return featureResponseHeaders }
 
+func init() {
+	// An unrecovered panic (the /panic route) traps with `unreachable`, as it does in a c-shared
+	// build, instead of exiting with code 2, which GoMode would report as `exit code: 2`.
+	debug.SetTraceback("crash")
+}
+
+// main returns at once: returning ends `_start` (with proc_exit(0)) and leaves the runtime ready
+// for the exports.
 func main() {}

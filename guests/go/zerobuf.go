@@ -150,8 +150,15 @@ type Response struct {
 	Body []byte
 	// BodyIsBytes selects the bytes tag (8) for slot 2 instead of the string tag (4).
 	BodyIsBytes bool
-	// Headers are `name: value\n` lines for slot 3; empty writes a null slot.
+	// Headers are `name: value\n` lines for slot 3; empty writes a null slot unless HeadersSet.
 	Headers string
+	// HeadersSet writes slot 3 as a string (tag 4) even when Headers is empty.
+	HeadersSet bool
+}
+
+// hasHeaders reports whether slot 3 is a string rather than null.
+func (r Response) hasHeaders() bool {
+	return r.Headers != "" || r.HeadersSet
 }
 
 // payloadLen is the space one `[len: u32][bytes]` payload of n bytes takes, with the padding
@@ -164,7 +171,7 @@ func payloadLen(n int) int {
 // payload that is written, each padded to a multiple of 4 bytes.
 func EncodedLen(r Response) int {
 	n := responseSlots*slotSize + payloadLen(len(r.ContentType)) + payloadLen(len(r.Body))
-	if r.Headers != "" {
+	if r.hasHeaders() {
 		n += payloadLen(len(r.Headers))
 	}
 	return n
@@ -212,7 +219,7 @@ func EncodeResponseInto(dst []byte, r Response, base uint32) int {
 		bodyTag = tagBytes
 	}
 	put(2, bodyTag, r.Body)
-	if r.Headers != "" {
+	if r.hasHeaders() {
 		put(3, tagString, []byte(r.Headers))
 	} else {
 		dst[3*slotSize] = tagNull

@@ -166,26 +166,31 @@ fn build_rust_zig(sh: &Shell, _toolchain: &Toolchain, mode: &str, out: &Path, dr
     kernels_zig::build_guest(sh, &kernels_zig::object(sh), mode, out, dry_run)
 }
 
-/// The shared Go source with standard Go as a c-shared wasip1 reactor; `-tags leaking` turns the
-/// collector off (`gc_leaking.go`).
+/// The shared Go source with standard Go, in the default exe build mode: a wasip1 command whose
+/// `_start` initializes the runtime and returns through `proc_exit(0)`, after which the
+/// `//go:wasmexport` functions serve requests (`main_wasip1.go`). Not `-buildmode=c-shared`, which
+/// exports only `_initialize`, which GoMode never calls. `-tags leaking` turns the collector off
+/// (`gc_leaking.go`).
 fn build_go(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
     let go = toolchain.path("go")?;
     let _dir = sh.push_dir("guests/go");
     let (_os, _arch) = (sh.push_env("GOOS", "wasip1"), sh.push_env("GOARCH", "wasm"));
     // Never fetch another Go toolchain because of go.mod: nothing outside our registries is reachable.
     let _toolchain = sh.push_env("GOTOOLCHAIN", "local");
-    let build = cmd!(sh, "{go} build -buildmode=c-shared -tags {mode} -o {out} .");
+    let build = cmd!(sh, "{go} build -tags {mode} -o {out} .");
     run(build, "GOOS=wasip1 GOARCH=wasm GOTOOLCHAIN=local ", dry_run)
 }
 
-/// The shared Go source with TinyGo and GoMode's flags, the Zig kernel object linked in.
+/// The shared Go source with TinyGo, built with the command of GoMode's "Writing Handlers" page in
+/// the mode's GC, the Zig kernel object linked in: a wasip1 command with `_start`, not c-shared.
+/// (GoMode's own build now uses `-gc=custom -tags=custommalloc`; we keep the page's two modes.)
 fn build_tinygo(sh: &Shell, toolchain: &Toolchain, mode: &str, out: &Path, dry_run: bool) -> anyhow::Result<()> {
     let tinygo = toolchain.path("tinygo")?;
     let object = kernels_zig::object(sh);
     let _dir = sh.push_dir("guests/go");
     let gc = format!("-gc={mode}");
     let ldflags = format!("-ldflags=-extldflags='{}'", object.display());
-    let build = cmd!(sh, "{tinygo} build -target wasip1 -scheduler=none {gc} -buildmode=c-shared {ldflags} -o {out} .");
+    let build = cmd!(sh, "{tinygo} build -target wasip1 -scheduler=none {gc} {ldflags} -o {out} .");
     run(build, "", dry_run)
 }
 

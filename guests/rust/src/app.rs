@@ -17,7 +17,8 @@ const MAX_BYTES: usize = 16 << 20;
 /// Counts `handle_zerobuf` calls for `/counter`; wasm32-wasip1 guests are single-threaded.
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Routes one request by its path without the query.
+/// Routes one request by its path without the query. Every call counts for `/counter`, `/panic`
+/// included, because the count comes first.
 pub fn handle(request: &Request) -> Response {
     let calls = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let route = request.route();
@@ -32,9 +33,14 @@ pub fn handle(request: &Request) -> Response {
         "/simd" => simd::demo(),
         "/echo" => echo(request),
         "/utf8" => Response::new(200, "text/plain; charset=utf-8", Body::Text(UTF8_TEXT.into())),
-        "/headers" => {
-            Response { headers: "cache-control: no-store\nx-gomode-abi: 1\n", ..Response::text(200, "headers set") }
-        }
+        "/headers" => Response {
+            headers: Some("cache-control: no-store\nx-gomode-abi: 1\n".into()),
+            ..Response::text(200, "headers set")
+        },
+        // Slot 3 is the request body verbatim, unvalidated, so that tests can send malformed lines.
+        "/raw_headers" => Response { headers: Some(request.body.clone()), ..Response::text(200, "raw headers set") },
+        // Traps the instance (`unreachable`: the guest is built with panic=abort), after counting.
+        "/panic" => panic!("panic route"),
         "/counter" => Response::text(200, calls.to_string()),
         _ => {
             if let Some(code) = route.strip_prefix("/status/") {

@@ -4,7 +4,10 @@
 //! then treats the module as a command: it wraps every export so that each call ends in
 //! `__wasm_call_dtors`, which runs libc's exit-time work after every request. Defining
 //! `_initialize` here, as wasi-libc's `crt1-reactor.o` does, makes wasm-ld link a reactor: the
-//! constructors run once, in init, and the exports are the plain functions below. `malloc` is wasi-libc's, exported
+//! constructors run once, in init, and the exports are the plain functions below. `_start` is
+//! exported too and does the same, because GoMode's Worker calls only `_start` (the `gomode`
+//! profile) while the `abi` profile calls `_initialize`; a host calls one of them, and a flag makes
+//! the constructors run once even if both are called. `malloc` is wasi-libc's, exported
 //! by `build.rs`. The allocator mode is a cargo feature (`alloc.rs`); the kernels are the
 //! `zig_simd_*` symbols (`simd.rs`), from kernels-rust (feature `kernels-rust`, the default) or
 //! from the Zig kernel object (feature `kernels-zig`); the code is the same either way.
@@ -33,12 +36,35 @@ unsafe extern "C" {
     fn __wasm_call_ctors();
 }
 
-/// Runs the constructors once; the host calls it before anything else (`[init.start]`).
+/// Whether the constructors have run; `_initialize` and `_start` both run them, once between them.
+#[cfg(target_arch = "wasm32")]
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs the constructors unless they have already run.
+#[cfg(target_arch = "wasm32")]
+fn start_once() {
+    // wasm32-wasip1 guests are single-threaded, so a swap is enough to run them exactly once.
+    if !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: runs once per instance, before the host calls any other export, as wasi-libc's
+        // reactor does.
+        unsafe { __wasm_call_ctors() }
+    }
+}
+
+/// Runs the constructors once; the `abi` profile calls it before anything else (`[init.start]`).
+/// Its definition also makes wasm-ld link a reactor (see the module comment).
 #[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 pub extern "C" fn _initialize() {
-    // SAFETY: called once by the host, before any other export, as wasi-libc's reactor does.
-    unsafe { __wasm_call_ctors() }
+    start_once();
+}
+
+/// The same as `_initialize`, for GoMode's Worker, which calls only `_start`. It returns normally
+/// (no `proc_exit`), and the instance then serves requests.
+#[cfg(target_arch = "wasm32")]
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() {
+    start_once();
 }
 
 /// Serves one request: decodes the request slots at `req_base`, routes, and returns the address

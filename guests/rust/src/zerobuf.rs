@@ -83,14 +83,15 @@ pub struct Response {
     pub status: i32,
     pub content_type: &'static str,
     pub body: Body,
-    /// `name: value\n` lines for slot 3; empty writes a null slot.
-    pub headers: &'static str,
+    /// `name: value\n` lines for slot 3, always a string (tag 4), even when empty; `None` writes
+    /// a null slot.
+    pub headers: Option<String>,
 }
 
 impl Response {
     /// A response with no headers.
     pub fn new(status: i32, content_type: &'static str, body: Body) -> Response {
-        Response { status, content_type, body, headers: "" }
+        Response { status, content_type, body, headers: None }
     }
 
     /// A `text/plain` response.
@@ -113,13 +114,15 @@ pub struct Encoded {
 
 impl Encoded {
     /// Lays out `response`: slots 0 to 3, then the content type, body and header payloads, each
-    /// `[len: u32][bytes]` starting at a 4-byte boundary.
+    /// `[len: u32][bytes]` starting at a 4-byte boundary. Without headers, slot 3 is null and has
+    /// no payload.
     pub fn new(response: &Response) -> Encoded {
         let (body_tag, body) = match &response.body {
             Body::Text(text) => (STRING, text.as_bytes()),
             Body::Bytes(bytes) => (BYTES, bytes.as_slice()),
         };
-        let payloads = [response.content_type.as_bytes(), body, response.headers.as_bytes()];
+        let headers = response.headers.as_deref().unwrap_or_default();
+        let payloads = [response.content_type.as_bytes(), body, headers.as_bytes()];
         let size = 4 * SLOT + payloads.iter().map(|p| (4 + p.len()).next_multiple_of(4)).sum::<usize>();
         let mut encoded = Encoded { words: vec![0; size.div_ceil(8)] };
         let base = encoded.base();
@@ -127,7 +130,7 @@ impl Encoded {
         bytes[0] = I32;
         bytes[4..8].copy_from_slice(&response.status.to_le_bytes());
         let mut next = 4 * SLOT;
-        let tags = [STRING, body_tag, if response.headers.is_empty() { NULL } else { STRING }];
+        let tags = [STRING, body_tag, if response.headers.is_some() { STRING } else { NULL }];
         for (i, (tag, payload)) in tags.into_iter().zip(payloads).enumerate() {
             let slot = (i + 1) * SLOT;
             bytes[slot] = tag;
