@@ -1,5 +1,6 @@
 //! The text `gomode-host inspect` prints for a module: exports, imports, memory, SIMD, ABI
-//! declarations, producers, Worker fit and violations.
+//! declarations and init export, producers, the imports GoMode's Worker does not provide, and
+//! the violations of the ABI's static rules. The CLI prints each profile's result after it.
 
 use super::parse::memory_info_text;
 use super::*;
@@ -57,13 +58,18 @@ impl fmt::Display for ModuleInfo {
                     None => writeln!(f, "  {name}: absent ({absent})")?,
                 }
             }
-            let init = match self.init {
-                InitExport::None => "none",
-                InitExport::Initialize => "_initialize",
-                InitExport::Start => "_start",
-                InitExport::Both => "_initialize and _start (only _initialize runs)",
-            };
-            writeln!(f, "  init export: {init}")?;
+            match self.init {
+                InitExport::None => writeln!(f, "  init export: none")?,
+                InitExport::Initialize => writeln!(
+                    f,
+                    "  init export: _initialize (GoMode never calls _initialize, only _start: [{}])",
+                    Rule::GomodeStart
+                )?,
+                InitExport::Start => writeln!(f, "  init export: _start")?,
+                InitExport::Both => {
+                    writeln!(f, "  init export: _initialize and _start (abi runs _initialize; gomode runs _start)")?
+                }
+            }
 
             writeln!(f, "\nCustom sections:")?;
             if self.custom_sections.is_empty() {
@@ -78,17 +84,18 @@ impl fmt::Display for ModuleInfo {
                 }
             }
 
-            writeln!(f, "\nWorker compatibility:")?;
+            writeln!(f, "\nGoMode's Worker (its 25 WASI functions):")?;
             if self.worker_compatible {
-                writeln!(f, "  compatible: every import is offered by the Worker WASI subset")?;
+                writeln!(f, "  every import is one of them")?;
             } else {
-                writeln!(f, "  NOT compatible; imports a Worker does not offer:")?;
+                writeln!(
+                    f,
+                    "  imports outside them, so GoMode's `WebAssembly.instantiate` rejects the module ([{}]):",
+                    Rule::GomodeImports
+                )?;
                 for name in &self.worker_unsupported {
                     writeln!(f, "    {name}")?;
                 }
-            }
-            if !self.worker_stubbed.is_empty() {
-                writeln!(f, "  stubs only in a Worker (no real behaviour): {}", self.worker_stubbed.join(", "))?;
             }
         }
 
@@ -101,6 +108,7 @@ impl fmt::Display for ModuleInfo {
             )?;
         }
 
+        // The ABI's static rules only; `gomode-host inspect` prints each profile's result itself.
         writeln!(f, "\nViolations:")?;
         let violations = self.violations();
         if violations.is_empty() {

@@ -1,12 +1,17 @@
 //! Static inspection of a guest module, without instantiating or compiling it.
 //!
 //! `gomode-host inspect` and the loader use this to say what a guest module looks like and
-//! which static ABI rules (`module.wasm`, `module.imports`, `module.exports`,
-//! `module.declarations`) it breaks, before wasmtime ever sees it. Everything here comes from
-//! parsing the binary with wasmparser: exports and imports with their types, memories, whether
-//! any function uses simd128 instructions, the ABI declaration and init exports, custom sections
-//! and the `producers` section (which names the toolchain: rustc, TinyGo or Go), and whether a
-//! Cloudflare Worker could host the module with the WASI subset it offers.
+//! which static rules it breaks before wasmtime ever sees it: the ABI's (`module.wasm`,
+//! `module.imports`, `module.exports`, `module.declarations`) with
+//! [`ModuleInfo::violations`], and under a [`Profile`](crate::Profile) with
+//! [`ModuleInfo::violations_under`], which for `gomode` adds GoMode's (`gomode.imports`,
+//! `gomode.start`). Everything here comes from parsing the binary with wasmparser: exports and
+//! imports with their types, memories, whether any function uses simd128 instructions, the ABI
+//! declaration and init exports, custom sections and the `producers` section (which names the
+//! toolchain: rustc, TinyGo or Go), and whether GoMode's Worker (`wasi.ts` at commit `d4b7f8f`)
+//! can instantiate the module: it provides exactly the 25 WASI functions of
+//! [`GOMODE_WASI`](crate::GOMODE_WASI), with no fallback, so any other import makes its
+//! `WebAssembly.instantiate` reject the module.
 //!
 //! The parser reads every section and every instruction, but it does not type-check function
 //! bodies; wasmtime validates the module fully when it compiles it. The work is split by job:
@@ -21,42 +26,6 @@ use wasmparser::{Encoding, Parser, Payload};
 
 /// The only import module the ABI allows.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
-
-/// The WASI preview1 functions that the GoMode Cloudflare Worker glue provides.
-///
-/// A Worker has no processes, environment, clocks worth exposing, or file system, so the glue
-/// implements only what a guest needs to run and to log: `fd_write` (stdout and stderr go to
-/// the Worker's console), `proc_exit` (TinyGo's `_start` ends with `proc_exit(0)`), and
-/// `random_get` (Go's and Rust's runtimes seed hash maps from it). Everything else in this list
-/// is a harmless stub, there only so that toolchain runtimes which import it at start-up can
-/// instantiate: empty argument and environment lists (`args_*`, `environ_*`), fixed clocks
-/// (`clock_*`), no preopened directories (`fd_prestat_*`), and a small in-memory file system
-/// (`fd_close`, `fd_seek`, `fd_read`, `fd_fdstat_get`, `fd_filestat_get`, `path_open`,
-/// `path_filestat_get`). A module importing anything outside this list (sockets, `poll_oneoff`,
-/// `sched_yield`, directory operations and so on) fails to instantiate in a Worker.
-pub const WORKER_WASI: &[&str] = &[
-    "fd_write",
-    "proc_exit",
-    "random_get",
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "clock_time_get",
-    "clock_res_get",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "fd_close",
-    "fd_seek",
-    "fd_read",
-    "fd_fdstat_get",
-    "fd_filestat_get",
-    "path_open",
-    "path_filestat_get",
-];
-
-/// The functions of [`WORKER_WASI`] that do real work in a Worker; the rest are stubs.
-pub const WORKER_WASI_REAL: &[&str] = &["fd_write", "proc_exit", "random_get"];
 
 /// The export names of the ABI declarations.
 pub(crate) const DECLARATIONS: [&str; 2] = ["gomode_abi_version", "gomode_abi_features"];
@@ -153,12 +122,13 @@ pub enum InitExport {
     Initialize,
     /// Only `_start`.
     Start,
-    /// Both; the host runs `_initialize` and never calls `_start`.
+    /// Both; under `abi` the host runs `_initialize` and never calls `_start`, while GoMode's
+    /// Worker (profile `gomode`) runs `_start` only.
     Both,
 }
 
 impl InitExport {
-    /// The export the host calls, if any.
+    /// The export the host calls under `abi`, if any (GoMode's Worker only ever calls `_start`).
     pub fn export_to_run(self) -> Option<&'static str> {
         match self {
             InitExport::None => None,
@@ -217,12 +187,12 @@ pub struct ModuleInfo {
     pub custom_sections: Vec<String>,
     /// The fields of the `producers` section, empty when there is none.
     pub producers: Vec<ProducerField>,
-    /// Whether every import is a function of [`WORKER_WASI`].
+    /// Whether GoMode's Worker (its `wasi.ts` at commit `d4b7f8f`) can instantiate the module:
+    /// every import is one of the 25 WASI functions of [`GOMODE_WASI`](crate::GOMODE_WASI).
     pub worker_compatible: bool,
-    /// The imports a Worker does not provide, as `module::name`.
+    /// The imports outside GoMode's 25 WASI functions, as `module::name`: any one of them makes
+    /// the `WebAssembly.instantiate` of GoMode's Worker (`wasi.ts` at `d4b7f8f`) reject the module.
     pub worker_unsupported: Vec<String>,
-    /// The imports a Worker provides only as stubs (see [`WORKER_WASI`]), as WASI names.
-    pub worker_stubbed: Vec<String>,
     /// Exports that wasm-ld wrapped as a command's (the name section calls the function
     /// `<name>.command_export`): each call also runs the constructors and `__wasm_call_dtors`,
     /// so the module is not a true reactor. Empty when there is no name section.
@@ -279,7 +249,6 @@ impl ModuleInfo {
             producers: Vec::new(),
             worker_compatible: false,
             worker_unsupported: Vec::new(),
-            worker_stubbed: Vec::new(),
             command_exports: Vec::new(),
         }
     }

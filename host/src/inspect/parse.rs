@@ -5,6 +5,7 @@ use wasmparser::{ExternalKind, FuncType, KnownCustom, MemoryType, Name, Payload,
 
 use super::simd::count_simd;
 use super::*;
+use crate::profile::GOMODE_WASI;
 
 /// The function index space and type table as the module's sections are read.
 #[derive(Default)]
@@ -193,18 +194,16 @@ impl Collector {
         };
         let declarations =
             self.exports.iter().filter(|export| DECLARATIONS.contains(&export.name.as_str())).cloned().collect();
-        let mut worker_unsupported = Vec::new();
-        let mut worker_stubbed = Vec::new();
-        for import in &self.imports {
-            let offered = import.module == WASI_MODULE
-                && import.kind == ExternKind::Func
-                && WORKER_WASI.contains(&import.name.as_str());
-            if !offered {
-                worker_unsupported.push(format!("{}::{}", import.module, import.name));
-            } else if !WORKER_WASI_REAL.contains(&import.name.as_str()) {
-                worker_stubbed.push(import.name.clone());
-            }
-        }
+        let worker_unsupported: Vec<String> = self
+            .imports
+            .iter()
+            .filter(|import| {
+                import.module != WASI_MODULE
+                    || import.kind != ExternKind::Func
+                    || !GOMODE_WASI.contains(&import.name.as_str())
+            })
+            .map(|import| format!("{}::{}", import.module, import.name))
+            .collect();
         ModuleInfo {
             component: false,
             size,
@@ -221,7 +220,6 @@ impl Collector {
             producers: self.producers,
             worker_compatible: worker_unsupported.is_empty(),
             worker_unsupported,
-            worker_stubbed,
             command_exports: self
                 .exported_functions
                 .iter()

@@ -1,6 +1,7 @@
 //! Unit tests of `inspect`, on small hand-written modules.
 
 use super::*;
+use crate::profile::{GOMODE_WASI, Profile};
 use rstest::rstest;
 
 const FD_WRITE: &str = r#"(import "wasi_snapshot_preview1" "fd_write"
@@ -66,7 +67,6 @@ fn good_module_is_described_and_conforms() {
     assert_eq!(info.declarations, []);
     assert!(info.worker_compatible);
     assert_eq!(info.worker_unsupported, Vec::<String>::new());
-    assert_eq!(info.worker_stubbed, Vec::<String>::new());
 }
 
 #[rstest]
@@ -214,15 +214,49 @@ fn init_export(#[case] init: &str, #[case] expected: InitExport, #[case] runs: O
     assert_eq!(info.violations(), []);
 }
 
+/// A WASI function import of `name`; JS host functions accept any signature, so `(func)` will do.
+fn wasi_import(name: &str) -> String {
+    format!(r#"(import "wasi_snapshot_preview1" "{name}" (func))"#)
+}
+
+/// [`GOOD_BODY`] with `_start` instead of `_initialize`: what GoMode's Worker initializes.
+const START_BODY: &str = r#"
+    (memory (export "memory") 2)
+    (func (export "handle_zerobuf") (param i32) (result i32) local.get 0)
+    (func (export "malloc") (param i32) (result i32) i32.const 1024)
+    (func (export "_start"))
+"#;
+
+/// A module of `body` importing every one of `imports`.
+fn importing(imports: &[&str], body: &str) -> ModuleInfo {
+    let imports: Vec<String> = imports.iter().map(|name| wasi_import(name)).collect();
+    let mut parts: Vec<&str> = imports.iter().map(String::as_str).collect();
+    parts.push(body);
+    inspect(&module(&parts)).unwrap()
+}
+
+fn rules_under(info: &ModuleInfo, profile: Profile) -> Vec<&'static str> {
+    info.violations_under(profile).iter().map(|v| v.rule.id()).collect()
+}
+
 #[test]
-fn non_worker_imports_are_listed() {
+fn all_25_gomode_wasi_functions_are_worker_compatible() {
+    let info = importing(&GOMODE_WASI, START_BODY);
+    assert_eq!(info.imports.len(), 25);
+    assert!(info.worker_compatible);
+    assert_eq!(info.worker_unsupported, Vec::<String>::new());
+    assert!(info.to_string().contains("\nGoMode's Worker (its 25 WASI functions):\n  every import is one of them\n"));
+}
+
+#[test]
+fn imports_outside_gomode_wasi_are_listed() {
     let info = inspect(&module(&[
         FD_WRITE,
-        r#"(import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+        r#"(import "wasi_snapshot_preview1" "clock_res_get" (func (param i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
            (import "wasi_snapshot_preview1" "path_remove_directory"
              (func (param i32 i32 i32) (result i32)))
-           (import "wasi_snapshot_preview1" "clock_time_get"
-             (func (param i32 i64 i32) (result i32)))"#,
+           (import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))"#,
         GOOD_BODY,
     ]))
     .unwrap();
@@ -231,9 +265,15 @@ fn non_worker_imports_are_listed() {
     assert!(!info.worker_compatible);
     assert_eq!(
         info.worker_unsupported,
-        ["wasi_snapshot_preview1::sock_accept", "wasi_snapshot_preview1::path_remove_directory"]
+        ["wasi_snapshot_preview1::clock_res_get", "wasi_snapshot_preview1::sock_accept"]
     );
-    assert_eq!(info.worker_stubbed, ["clock_time_get"]);
+}
+
+#[test]
+fn clock_res_get_is_not_worker_compatible() {
+    let info = importing(&["clock_time_get", "clock_res_get"], START_BODY);
+    assert!(!info.worker_compatible);
+    assert_eq!(info.worker_unsupported, ["wasi_snapshot_preview1::clock_res_get"]);
 }
 
 #[test]
@@ -244,17 +284,64 @@ fn env_imports_are_not_worker_compatible() {
 }
 
 #[test]
-fn every_worker_function_is_compatible_and_only_three_are_real() {
-    let imports: Vec<String> =
-        WORKER_WASI.iter().map(|name| format!(r#"(import "wasi_snapshot_preview1" "{name}" (func))"#)).collect();
-    let mut parts: Vec<&str> = imports.iter().map(String::as_str).collect();
-    parts.push(GOOD_BODY);
-    let info = inspect(&module(&parts)).unwrap();
-    assert!(info.worker_compatible);
-    assert_eq!(info.worker_stubbed.len(), WORKER_WASI.len() - 3);
-    for real in WORKER_WASI_REAL {
-        assert!(!info.worker_stubbed.iter().any(|name| name == real));
-    }
+fn wasi_non_function_imports_are_not_worker_compatible() {
+    let info = inspect(&module(&[r#"(import "wasi_snapshot_preview1" "fd_write" (global i32))"#, GOOD_BODY])).unwrap();
+    assert!(!info.worker_compatible);
+    assert_eq!(info.worker_unsupported, ["wasi_snapshot_preview1::fd_write"]);
+}
+
+#[test]
+fn gomode_rejects_clock_res_get_and_abi_accepts_it() {
+    let info = importing(&["fd_write", "clock_res_get"], START_BODY);
+    assert_eq!(rules_under(&info, Profile::Abi), Vec::<&str>::new());
+    let violations = info.violations_under(Profile::Gomode);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].rule, Rule::GomodeImports);
+    assert!(violations[0].message.contains("`wasi_snapshot_preview1::clock_res_get`"), "{}", violations[0].message);
+}
+
+#[test]
+fn gomode_rejects_env_imports_instead_of_module_imports() {
+    let info = inspect(&module(&[r#"(import "env" "f" (func))"#, START_BODY])).unwrap();
+    assert_eq!(rules_under(&info, Profile::Abi), ["module.imports"]);
+    assert_eq!(rules_under(&info, Profile::Gomode), ["gomode.imports"]);
+}
+
+#[test]
+fn gomode_requires_start_and_abi_does_not() {
+    let info = importing(&["fd_write"], GOOD_BODY);
+    assert_eq!(info.init, InitExport::Initialize);
+    assert_eq!(rules_under(&info, Profile::Abi), Vec::<&str>::new());
+    let violations = info.violations_under(Profile::Gomode);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].rule, Rule::GomodeStart);
+    assert!(violations[0].message.contains("missing export `_start`"), "{}", violations[0].message);
+}
+
+#[test]
+fn start_and_the_25_functions_break_no_gomode_rule() {
+    let info = importing(&GOMODE_WASI, START_BODY);
+    assert_eq!(info.init, InitExport::Start);
+    assert_eq!(info.violations_under(Profile::Gomode), []);
+    assert_eq!(info.violations_under(Profile::Abi), []);
+}
+
+#[rstest]
+#[case::initialize_only(
+    GOOD_BODY,
+    "  init export: _initialize (GoMode never calls _initialize, only _start: [gomode.start])\n"
+)]
+#[case::start_only(START_BODY, "  init export: _start\n")]
+#[case::both(
+    r#"(memory (export "memory") 2)
+       (func (export "handle_zerobuf") (param i32) (result i32) local.get 0)
+       (func (export "malloc") (param i32) (result i32) i32.const 1024)
+       (func (export "_initialize")) (func (export "_start"))"#,
+    "  init export: _initialize and _start (abi runs _initialize; gomode runs _start)\n"
+)]
+fn display_says_which_init_each_profile_runs(#[case] body: &str, #[case] line: &str) {
+    let text = inspect(&module(&[body])).unwrap().to_string();
+    assert!(text.contains(line), "missing {line:?} in:\n{text}");
 }
 
 #[test]
@@ -318,8 +405,8 @@ fn display_has_every_section() {
         "\nSIMD:\n  yes, 1 simd128 instructions\n",
         "\nABI declarations:\n  gomode_abi_version: absent (version 1 assumed)\n",
         "  init export: none\n",
-        "\nWorker compatibility:\n  NOT compatible",
-        "    wasi_snapshot_preview1::sock_accept\n",
+        "\nGoMode's Worker (its 25 WASI functions):\n  imports outside them, so GoMode's \
+         `WebAssembly.instantiate` rejects the module ([gomode.imports]):\n    wasi_snapshot_preview1::sock_accept\n",
         "\nViolations:\n",
         "  [module.wasm] the module has no memory",
         "  [module.exports] export `malloc` has type (i64) -> i64, expected (i32) -> i32\n",
