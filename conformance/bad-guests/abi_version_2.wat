@@ -1,8 +1,11 @@
 ;; A module that declares ABI version 2, which this host does not speak.
-;; expect-rule: module.declarations
+;; abi: module.declarations
+;; gomode: 200 ok
 ;; request: GET /
 (module
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   ;; A bump allocator over the second page, enough for the 64 KiB scratch area.
   (global $next (mut i32) (i32.const 65536))
   (func (export "malloc") (param $n i32) (result i32)

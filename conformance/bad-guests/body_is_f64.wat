@@ -1,8 +1,11 @@
 ;; A guest whose body slot holds an f64 (tag 3) instead of a string or bytes.
-;; expect-rule: response.body
+;; abi: response.body
+;; gomode: response.body
 ;; request: GET /
 (module
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   ;; A bump allocator over the second page, enough for the 64 KiB scratch area.
   (global $next (mut i32) (i32.const 65536))
   (func (export "malloc") (param $n i32) (result i32)

@@ -1,9 +1,12 @@
 ;; A guest that calls proc_exit(3) from its handler.
-;; expect-rule: call.exit
+;; abi: call.exit
+;; gomode: 500 panic: exit code: 3
 ;; request: GET /
 (module
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   ;; A bump allocator over the second page, enough for the 64 KiB scratch area.
   (global $next (mut i32) (i32.const 65536))
   (func (export "malloc") (param $n i32) (result i32)

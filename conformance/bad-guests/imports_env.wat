@@ -1,9 +1,12 @@
 ;; A module that imports a function from `env`, which no WASI host provides.
-;; expect-rule: module.imports
+;; abi: module.imports
+;; gomode: gomode.imports
 ;; request: GET /
 (module
   (import "env" "log" (func $log (param i32)))
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   ;; A bump allocator over the second page, enough for the 64 KiB scratch area.
   (global $next (mut i32) (i32.const 65536))
   (func (export "malloc") (param $n i32) (result i32)

@@ -1,5 +1,6 @@
 ;; A module whose `_start` calls proc_exit(1); only exit code 0 counts as a successful init.
-;; expect-rule: init.start
+;; abi: init.start
+;; gomode: init.start
 ;; request: GET /
 (module
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))

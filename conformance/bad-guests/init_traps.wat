@@ -1,5 +1,6 @@
-;; A module whose `_initialize` traps.
-;; expect-rule: init.start
+;; A module whose `_initialize` traps, and which exports no `_start`, the only init GoMode calls.
+;; abi: init.start
+;; gomode: gomode.start
 ;; request: GET /
 (module
   (memory (export "memory") 2)

@@ -1,8 +1,11 @@
 ;; A module whose `malloc` always returns 0.
-;; expect-rule: init.malloc
+;; abi: init.malloc
+;; gomode: init.malloc
 ;; request: GET /
 (module
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   (func (export "malloc") (param i32) (result i32) (i32.const 0))
   (func (export "handle_zerobuf") (param $req i32) (result i32)
     (i32.const 256))

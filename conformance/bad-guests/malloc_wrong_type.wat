@@ -1,8 +1,11 @@
 ;; A module whose `malloc` takes an i64, so the host cannot call it.
-;; expect-rule: module.exports
+;; abi: module.exports
+;; gomode: module.exports
 ;; request: GET /
 (module
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   (func (export "malloc") (param i64) (result i32) (i32.const 65536))
   (func (export "handle_zerobuf") (param $req i32) (result i32)
     (i32.const 256))

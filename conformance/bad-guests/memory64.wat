@@ -1,5 +1,6 @@
 ;; A module whose memory is 64-bit, which a wasm32 host cannot serve.
-;; expect-rule: module.wasm
+;; abi: module.wasm
+;; gomode: module.wasm
 ;; request: GET /
 (module
   (memory (export "memory") i64 2)

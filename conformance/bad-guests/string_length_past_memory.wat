@@ -1,8 +1,11 @@
 ;; A guest whose body string claims a length of 2 GiB.
-;; expect-rule: response.bounds
+;; abi: response.bounds
+;; gomode: response.bounds
 ;; request: GET /
 (module
   (memory (export "memory") 2)
+  ;; GoMode initializes a guest through `_start` only.
+  (func (export "_start"))
   ;; A bump allocator over the second page, enough for the 64 KiB scratch area.
   (global $next (mut i32) (i32.const 65536))
   (func (export "malloc") (param $n i32) (result i32)

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use host::Profile;
 use serde::{Deserialize, Serialize};
 
 /// An allocator/GC mode a guest is built in.
@@ -49,6 +50,9 @@ pub struct Case {
     /// The modes the case applies to; empty means every mode.
     #[serde(default)]
     pub modes: Vec<Mode>,
+    /// The profiles the case runs under (`abi`, `gomode`); empty means both.
+    #[serde(default)]
+    pub profiles: Vec<Profile>,
     /// The request to send.
     pub request: CaseRequest,
     /// How many times to send the request to one fresh instance (default 1). Every response
@@ -61,6 +65,41 @@ pub struct Case {
     pub matrix: Option<Matrix>,
     /// What the guest must answer.
     pub expect: Expect,
+    /// What the guest must answer under one profile instead of `expect`, where the profiles
+    /// differ (a DELETE body, a 1 MiB body, status 100, …).
+    #[serde(default)]
+    pub expect_under: BTreeMap<Profile, Expect>,
+    /// Further requests sent to the same instance after the last repeat, each with its own
+    /// expectation, to show what a request leaves behind (a trap, a refused request).
+    #[serde(default)]
+    pub then: Vec<Step>,
+}
+
+impl Case {
+    /// What the guest must answer to the first request under `profile`.
+    pub fn expect_for(&self, profile: Profile) -> &Expect {
+        self.expect_under.get(&profile).unwrap_or(&self.expect)
+    }
+}
+
+/// A further request of a case, sent once to the same instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The request to send.
+    pub request: CaseRequest,
+    /// What the guest must answer.
+    pub expect: Expect,
+    /// What the guest must answer under one profile instead of `expect`.
+    #[serde(default)]
+    pub expect_under: BTreeMap<Profile, Expect>,
+}
+
+impl Step {
+    /// What the guest must answer under `profile`.
+    pub fn expect_for(&self, profile: Profile) -> &Expect {
+        self.expect_under.get(&profile).unwrap_or(&self.expect)
+    }
 }
 
 fn one() -> u32 {
@@ -189,6 +228,10 @@ pub struct Matrix {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The ID of the rule the request must fail with (`gomode.scratch`), instead of a response;
+    /// no other field may be set with it.
+    #[serde(default)]
+    pub error: Option<String>,
     /// The status code.
     #[serde(default)]
     pub status: Option<u16>,

@@ -7,9 +7,11 @@
 
 use std::fmt;
 
-use host::{Body, GuestModule, Request, Response};
+use host::{Body, HostError, Profile, Request, Response};
+use kernels_rust::Kernel;
 
-use crate::case::Case;
+use crate::case::{Case, CaseRequest, Expect};
+use crate::engine::Serve;
 use crate::simd::{compare_simd, expected_simd, simd_body, simd_kernel};
 
 /// Which expectation of a case a response did not meet.
@@ -32,6 +34,8 @@ pub enum Check {
     Simd,
     /// `expect.memory_max_bytes` or `expect.memory_growth_min_bytes`.
     Memory,
+    /// `expect.error`: the request had to break a rule, or broke another.
+    Error,
 }
 
 /// Why a case failed.
@@ -66,7 +70,10 @@ fn differs(check: Check, message: String) -> Failure {
 
 /// Builds the host request a case describes.
 pub fn request(case: &Case) -> anyhow::Result<Request> {
-    let spec = &case.request;
+    build_request(&case.request)
+}
+
+fn build_request(spec: &CaseRequest) -> anyhow::Result<Request> {
     let mut body = spec.body.clone().unwrap_or_default();
     if let Some(times) = spec.body_repeat {
         body = body.repeat(times);
@@ -82,36 +89,58 @@ pub fn request(case: &Case) -> anyhow::Result<Request> {
     })
 }
 
-/// Runs one case on a fresh instance of `module`. `Ok` may carry a note of what was measured.
-pub fn run_case(module: &GuestModule, case: &Case) -> Result<Option<String>, Failure> {
+/// What running a case gave: every answer in order, as JSON, so that two engines can be
+/// compared answer by answer, and the verdict, which may carry a note of what was measured.
+#[derive(Debug)]
+pub struct CaseRun {
+    /// One JSON value per request: [`response_json`], or `{"error": rule}` for a broken rule, or
+    /// `{"host_error": kind}` when the host could not serve it.
+    pub answers: Vec<serde_json::Value>,
+    /// Whether the guest answered as the case expects under the profile.
+    pub result: Result<Option<String>, Failure>,
+}
+
+/// Runs one case under `profile` on `guest`, which should be a fresh instance.
+pub fn run_case(guest: &mut dyn Serve, case: &Case, profile: Profile) -> CaseRun {
+    let mut answers = Vec::new();
+    let result = run_steps(guest, case, profile, &mut answers);
+    CaseRun { answers, result }
+}
+
+fn run_steps(
+    guest: &mut dyn Serve,
+    case: &Case,
+    profile: Profile,
+    answers: &mut Vec<serde_json::Value>,
+) -> Result<Option<String>, Failure> {
     let invalid = |err: anyhow::Error| Failure::Invalid(format!("{err:#}"));
     let request = request(case).map_err(invalid)?;
     let expected_simd = expected_simd(case).map_err(invalid)?;
-    let mut guest = module.guest();
-    guest.start().map_err(|err| Failure::Error(err.into()))?;
+    let expect = case.expect_for(profile);
     let mut first_memory = None;
     for i in 0..case.repeat {
-        let response = guest.call(&request).map_err(Failure::Error)?;
+        let outcome = guest.call(&request);
+        answers.push(answer_json(&outcome));
+        let Some(response) = expected_outcome(expect, outcome)? else { continue };
         first_memory.get_or_insert(guest.memory_size().unwrap_or(0) as u64);
-        check_response(case, &request, &response, expected_simd.as_deref(), i as usize).map_err(
-            |failure| match failure {
-                Failure::Differs { check, message } if case.repeat > 1 => {
-                    differs(check, format!("{message} (response {} of {})", i + 1, case.repeat))
-                }
-                other => other,
-            },
-        )?;
+        let simd = expected_simd.as_deref().zip(simd_kernel(&case.request.path));
+        check_response(expect, &request, &response, simd, i as usize, profile).map_err(|failure| match failure {
+            Failure::Differs { check, message } if case.repeat > 1 => {
+                differs(check, format!("{message} (response {} of {})", i + 1, case.repeat))
+            }
+            other => other,
+        })?;
     }
     let memory = guest.memory_size().unwrap_or(0) as u64;
     let mut note = None;
-    if let Some(max) = case.expect.memory_max_bytes {
+    if let Some(max) = expect.memory_max_bytes {
         if memory > max {
             let message = format!("linear memory is {memory} bytes after {} requests; the bound is {max}", case.repeat);
             return Err(differs(Check::Memory, message));
         }
         note = Some(format!("linear memory {memory} bytes after {} requests (bound {max})", case.repeat));
     }
-    if let Some(min) = case.expect.memory_growth_min_bytes {
+    if let Some(min) = expect.memory_growth_min_bytes {
         let grown = memory - first_memory.unwrap_or(memory);
         if grown < min {
             let message =
@@ -120,17 +149,68 @@ pub fn run_case(module: &GuestModule, case: &Case) -> Result<Option<String>, Fai
         }
         note = Some(format!("linear memory grew by {grown} bytes over {} requests (at least {min})", case.repeat));
     }
+    for (n, step) in case.then.iter().enumerate() {
+        let request = build_request(&step.request).map_err(invalid)?;
+        let outcome = guest.call(&request);
+        answers.push(answer_json(&outcome));
+        let expect = step.expect_for(profile);
+        let in_step = |failure| match failure {
+            Failure::Differs { check, message } => {
+                differs(check, format!("{message} (then[{n}]: {})", request.summary()))
+            }
+            other => other,
+        };
+        let Some(response) = expected_outcome(expect, outcome).map_err(in_step)? else { continue };
+        check_response(expect, &request, &response, None, 0, profile).map_err(in_step)?;
+    }
     Ok(note)
 }
 
+/// Matches a call's outcome against `expect.error`: `Ok(Some(response))` when a response was
+/// expected and given, `Ok(None)` when the expected rule was broken.
+fn expected_outcome(expect: &Expect, outcome: Result<Response, host::Error>) -> Result<Option<Response>, Failure> {
+    match (&expect.error, outcome) {
+        (None, Ok(response)) => Ok(Some(response)),
+        (None, Err(error)) => Err(Failure::Error(error)),
+        (Some(rule), Err(error)) if error.rule().is_some_and(|r| r.id() == rule) => Ok(None),
+        (Some(rule), Err(error)) => {
+            Err(differs(Check::Error, format!("the request failed otherwise than by breaking `{rule}`: {error}")))
+        }
+        (Some(rule), Ok(response)) => Err(differs(
+            Check::Error,
+            format!("the guest answered {} where the request must break `{rule}`", response.status),
+        )),
+    }
+}
+
+/// One answer as JSON, the same for every engine: the response, or which rule or host error.
+fn answer_json(outcome: &Result<Response, host::Error>) -> serde_json::Value {
+    match outcome {
+        Ok(response) => response_json(response),
+        Err(host::Error::Guest(error)) => serde_json::json!({"error": error.rule().id()}),
+        Err(host::Error::Host(error)) => serde_json::json!({"host_error": host_error_kind(error)}),
+    }
+}
+
+/// A host error's kind, without the detail that differs between engines.
+fn host_error_kind(error: &HostError) -> &'static str {
+    match error {
+        HostError::Read { .. } => "read",
+        HostError::Engine(_) => "engine",
+        HostError::RequestTooLarge { .. } => "request_too_large",
+        HostError::BadRequest { .. } => "bad_request",
+        HostError::FetchNotOffered { .. } => "fetch_not_offered",
+    }
+}
+
 fn check_response(
-    case: &Case,
+    expect: &Expect,
     request: &Request,
     response: &Response,
-    expected_simd: Option<&[u64]>,
+    simd: Option<(&[u64], Kernel)>,
     index: usize,
+    profile: Profile,
 ) -> Result<(), Failure> {
-    let expect = &case.expect;
     let text = || String::from_utf8_lossy(response.body.as_bytes());
     let shown = || {
         let text = text();
@@ -198,9 +278,9 @@ fn check_response(
         }
     }
     if expect.echo {
-        check_echo(request, response).map_err(|message| differs(Check::Echo, message))?;
+        check_echo(request, response, profile).map_err(|message| differs(Check::Echo, message))?;
     }
-    if let (Some(expected), Some(kernel)) = (expected_simd, simd_kernel(&case.request.path)) {
+    if let Some((expected, kernel)) = simd {
         compare_simd(kernel, expected, &text()).map_err(|message| differs(Check::Simd, message))?;
     }
     if let Some(bodies) = &expect.bodies
@@ -225,13 +305,13 @@ pub fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value, at:
     }
 }
 
-fn check_echo(request: &Request, response: &Response) -> Result<(), String> {
-    let body = String::from_utf8_lossy(&request.body);
+fn check_echo(request: &Request, response: &Response, profile: Profile) -> Result<(), String> {
+    let [method, path, body, headers] = request.slot_texts(profile).map_err(|err| err.to_string())?;
     let expected = serde_json::json!({
-        "method": request.method,
-        "path": request.path,
+        "method": method,
+        "path": path,
         "body": body,
-        "headers": request.header_lines(),
+        "headers": headers,
         "body_len": body.len(),
         "slot4": "null",
         "slot5": "null",
@@ -294,6 +374,7 @@ mod tests {
             body: Body::Bytes(vec![0xff, 0]),
             stdout: String::new(),
             stderr: String::new(),
+            panic: None,
         };
         let json = response_json(&response);
         assert_eq!(json["headers"]["a"], "1, 2");

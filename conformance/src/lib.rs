@@ -8,19 +8,22 @@
 
 mod case;
 mod check;
+mod engine;
 mod load;
 mod manifest;
 mod report;
 mod reproduce;
 pub mod simd;
+pub mod v8;
 
 use anyhow::Context as _;
 use serde::Deserialize;
 
 pub use case::{
-    Case, CaseRequest, Expect, Fill, Generator, Matrix, Mode, OracleTag, SimdExpect, SimdInput, VectorSpec,
+    Case, CaseRequest, Expect, Fill, Generator, Matrix, Mode, OracleTag, SimdExpect, SimdInput, Step, VectorSpec,
 };
-pub use check::{Check, Failure, json_subset, request, response_json, run_case};
+pub use check::{CaseRun, Check, Failure, json_subset, request, response_json, run_case};
+pub use engine::{Engine, Serve};
 pub use load::{CaseFile, Corpus, Entry};
 pub use manifest::*;
 pub use report::{Outcome, Report, Status};
@@ -34,6 +37,9 @@ pub struct KnownFailure {
     pub guest: String,
     /// The case ID, `area::name`.
     pub case: String,
+    /// Where it fails: `abi` or `gomode` on wasmtime, or `v8`; everywhere when absent.
+    #[serde(default)]
+    pub under: Option<String>,
     /// Why it fails and what would fix it.
     pub reason: String,
 }

@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::case::{Case, Mode, VectorSpec};
 use crate::simd::{oracle, simd_kernel};
+use host::{Profile, Rule};
 
 /// A case with its area (the folder it came from) and its full name.
 #[derive(Clone, Debug)]
@@ -28,6 +29,11 @@ impl Entry {
     /// Whether the case applies to a guest built in `mode`.
     pub fn applies_to(&self, mode: Mode) -> bool {
         self.case.modes.is_empty() || self.case.modes.contains(&mode)
+    }
+
+    /// Whether the case runs under `profile`.
+    pub fn runs_under(&self, profile: Profile) -> bool {
+        self.case.profiles.is_empty() || self.case.profiles.contains(&profile)
     }
 }
 
@@ -125,10 +131,24 @@ fn check_case(case: &Case) -> anyhow::Result<()> {
     if case.repeat == 0 {
         bail!("repeat must be at least 1");
     }
-    if let Some(bodies) = &case.expect.bodies
-        && bodies.len() != case.repeat as usize
-    {
-        bail!("expect.bodies has {} entries but repeat is {}", bodies.len(), case.repeat);
+    let expects = std::iter::once(&case.expect).chain(case.expect_under.values());
+    let steps = case.then.iter().flat_map(|step| std::iter::once(&step.expect).chain(step.expect_under.values()));
+    for expect in expects.clone().chain(steps) {
+        if let Some(rule) = &expect.error {
+            if Rule::from_id(rule).is_none() {
+                bail!("expect.error names `{rule}`, which is not a rule of ABI.md");
+            }
+            if expect.status.is_some() || expect.body.is_some() || expect.echo || expect.simd.is_some() {
+                bail!("an expectation with `error` sets no other field");
+            }
+        }
+    }
+    for expect in expects {
+        if let Some(bodies) = &expect.bodies
+            && bodies.len() != case.repeat as usize
+        {
+            bail!("expect.bodies has {} entries but repeat is {}", bodies.len(), case.repeat);
+        }
     }
     if case.request.simd.is_some() && case.request.body.is_some() {
         bail!("a request has either `simd` or `body`, not both");

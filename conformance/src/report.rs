@@ -1,9 +1,9 @@
 //! Conformance results and the JSON, Markdown and JUnit reports made from them.
 //!
 //! `gomode-host check --report` and the `conformance` runner record one [`Outcome`] per
-//! (guest, case) and write the same [`Report`], so a user's own guest and our reference
-//! guests are judged and shown the same way. The Markdown report is a guest × mode × area
-//! matrix with pass, fail and skip counts, then every failure with its reproduce command; the
+//! (guest, profile, case) and write the same [`Report`], so a user's own guest and our reference
+//! guests are judged and shown the same way. The Markdown report is a guest × mode × profile ×
+//! area matrix with pass, fail and skip counts, then every failure with its reproduce command; the
 //! JUnit file has one test suite per guest module, for CI systems that read JUnit.
 
 use std::collections::BTreeMap;
@@ -33,6 +33,10 @@ pub struct Outcome {
     /// The allocator/GC mode it was built in, such as `leaking`.
     #[serde(default)]
     pub mode: String,
+    /// The profile it ran under and, when not wasmtime, the engine: `abi`, `gomode` or
+    /// `gomode on v8`; `-` for a guest that was skipped.
+    #[serde(default)]
+    pub profile: String,
     /// The case's area (its folder), or `-` for a guest that was skipped.
     pub area: String,
     /// The case's name, or `-` for a guest that was skipped.
@@ -55,7 +59,7 @@ pub struct Report {
 }
 
 /// The corpus areas, in the order the report shows them; other areas follow.
-const AREAS: [&str; 5] = ["routing", "encoding", "simd", "lifecycle", "memory"];
+const AREAS: [&str; 6] = ["routing", "encoding", "simd", "lifecycle", "memory", "gomode"];
 
 /// One row of the Markdown table: counts per area, and the total.
 type Row<'a> = (BTreeMap<&'a str, Counts>, Counts);
@@ -124,7 +128,8 @@ impl Report {
                 }
                 status.set_description(description);
             }
-            suite.add_test_case(TestCase::new(format!("{}::{}", outcome.area, outcome.case), status));
+            let name = format!("{}::{}::{}", outcome.profile, outcome.area, outcome.case);
+            suite.add_test_case(TestCase::new(name, status));
         }
         let mut report = quick_junit::Report::new("gomode-conformance");
         report.add_test_suites(suites.into_values());
@@ -153,11 +158,12 @@ impl Report {
                 areas.push(&outcome.area);
             }
         }
-        // Rows by (guest family, mode); a module named `<family>-<mode>` is shown as its family.
-        let mut table: BTreeMap<(&str, &str), Row<'_>> = BTreeMap::new();
+        // Rows by (guest family, mode, profile); a module named `<family>-<mode>` is shown as its
+        // family.
+        let mut table: BTreeMap<(&str, &str, &str), Row<'_>> = BTreeMap::new();
         for outcome in &self.outcomes {
             let family = outcome.guest.strip_suffix(&format!("-{}", outcome.mode)).unwrap_or(&outcome.guest);
-            let (by_area, total) = table.entry((family, outcome.mode.as_str())).or_default();
+            let (by_area, total) = table.entry((family, outcome.mode.as_str(), outcome.profile.as_str())).or_default();
             if outcome.status == Status::Skipped {
                 for area in &areas {
                     by_area.entry(area).or_default().add(Status::Skipped);
@@ -167,15 +173,16 @@ impl Report {
             }
             total.add(outcome.status);
         }
-        let mut out = String::from("# Conformance report\n\n| guest | mode |");
+        let mut out = String::from("# Conformance report\n\n| guest | mode | profile |");
         for area in &areas {
             let _ = write!(out, " {area} |");
         }
-        out.push_str(" total |\n|---|---|");
+        out.push_str(" total |\n|---|---|---|");
         out.push_str(&"---|".repeat(areas.len() + 1));
         out.push('\n');
-        for ((family, mode), (by_area, total)) in &table {
-            let _ = write!(out, "| {family} | {} |", if mode.is_empty() { "-" } else { mode });
+        for ((family, mode, profile), (by_area, total)) in &table {
+            let dash = |s: &'_ str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+            let _ = write!(out, "| {family} | {} | {} |", dash(mode), dash(profile));
             for area in &areas {
                 let _ = write!(out, " {} |", by_area.get(area).map_or_else(|| "-".into(), Counts::cell));
             }
@@ -195,7 +202,11 @@ impl Report {
             out.push_str("\n## Measurements\n\n");
             for outcome in measured {
                 let note = outcome.message.as_deref().unwrap_or_default();
-                let _ = writeln!(out, "- `{}` `{}::{}`: {note}", outcome.guest, outcome.area, outcome.case);
+                let _ = writeln!(
+                    out,
+                    "- `{}` ({}) `{}::{}`: {note}",
+                    outcome.guest, outcome.profile, outcome.area, outcome.case
+                );
             }
         }
         let failed: Vec<_> = self.outcomes.iter().filter(|o| o.status == Status::Failed).collect();
@@ -204,7 +215,8 @@ impl Report {
             out.push_str("None.\n");
         }
         for outcome in failed {
-            let _ = writeln!(out, "### `{}` `{}::{}`\n", outcome.guest, outcome.area, outcome.case);
+            let _ =
+                writeln!(out, "### `{}` ({}) `{}::{}`\n", outcome.guest, outcome.profile, outcome.area, outcome.case);
             let _ = writeln!(out, "```text\n{}\n```\n", outcome.message.as_deref().unwrap_or("").trim_end());
             if let Some(command) = &outcome.reproduce {
                 let _ = writeln!(out, "Reproduce:\n\n```sh\n{command}\n```\n");
@@ -222,6 +234,7 @@ mod tests {
         Outcome {
             guest: format!("{guest}-{mode}"),
             mode: mode.into(),
+            profile: if status == Status::Skipped { "-" } else { "gomode" }.into(),
             area: area.into(),
             case: "c".into(),
             status,
@@ -245,12 +258,19 @@ mod tests {
     fn markdown_counts_by_guest_mode_and_area() {
         let report = sample();
         let text = report.markdown();
-        assert!(text.contains("| guest | mode | routing | encoding | simd | lifecycle | memory | total |"), "{text}");
         assert!(
-            text.contains("| g1 | leaking | 1 pass | - | 1 pass, **1 fail** | - | - | 2 pass, **1 fail** |"),
+            text.contains(
+                "| guest | mode | profile | routing | encoding | simd | lifecycle | memory | gomode | total |"
+            ),
             "{text}"
         );
-        assert!(text.contains("| g2 | conservative | skip | skip | skip | skip | skip | skip |"), "{text}");
+        assert!(
+            text.contains(
+                "| g1 | leaking | gomode | 1 pass | - | 1 pass, **1 fail** | - | - | - | 2 pass, **1 fail** |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| g2 | conservative | - | skip | skip | skip | skip | skip | skip | skip |"), "{text}");
         assert!(text.contains("- `g2-conservative`: why"), "{text}");
         assert!(text.contains("## Failures (1)"), "{text}");
         assert!(!report.ok());

@@ -2,14 +2,17 @@
 
 use std::path::Path;
 
+use host::Profile;
+
 use crate::case::Case;
 use crate::check::request;
 
-/// A one-line `gomode-host call` command that sends the case's request to `guest`.
-/// Bodies that are long or generated are written to `scratch` and passed with `--data-file`.
-pub fn reproduce(case: &Case, guest: &Path, scratch: &Path) -> String {
+/// A one-line `gomode-host call` command that sends the case's request to `guest` under
+/// `profile`. Bodies that are long or generated are written to `scratch` and passed with
+/// `--data-file`.
+pub fn reproduce(case: &Case, guest: &Path, scratch: &Path, profile: Profile) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let mut command = format!("gomode-host call {}", quote(&guest.display().to_string()));
+    let mut command = format!("gomode-host call --profile {profile} {}", quote(&guest.display().to_string()));
     if case.request.method != "GET" {
         command.push_str(&format!(" -X {}", case.request.method));
     }
@@ -33,7 +36,10 @@ pub fn reproduce(case: &Case, guest: &Path, scratch: &Path) -> String {
         }
     }
     if case.repeat > 1 {
-        command.push_str(&format!("  # this case sends the request {} times", case.repeat));
+        command.push_str(&format!(" --repeat {}", case.repeat));
+    }
+    if !case.then.is_empty() {
+        command.push_str(&format!("  # then {} more requests to the same instance", case.then.len()));
     }
     command
 }

@@ -1,14 +1,18 @@
-//! The conformance runner: one named test per (guest, case), and one per bad guest.
+//! The conformance runner: one named test per (guest, profile, case), and per bad guest and
+//! profile.
+//!
+//! Every case runs on wasmtime under each profile it names (`<guest>::abi::<area>::<case>`,
+//! `<guest>::gomode::<area>::<case>`), and under `gomode` also on V8 (`<guest>::v8::…`), through
+//! `conformance/worker-host/worker-host.mjs`, the model of GoMode's Worker glue: there every
+//! answer must equal wasmtime's, and a difference shows both. Without Node the V8 trials are
+//! ignored with the reason.
 //!
 //! `cross-guest::<kernel>` sends the same random SIMD inputs to every built guest and requires
 //! the same bits from all (`corpus/cross_guest.rs`); `cross-guest::canary::<name>` requires that
 //! check to fail on each deliberately broken guest in the manifest, with differing bits, and
-//! `canary::<name>::corpus` requires the corpus's golden SIMD cases to catch it too.
-//!
-//! Besides the cases, each built guest gets `<guest>::module::reference_shape` (a true reactor
-//! with simd128 kernels and Worker-only imports) and `worker-host::<guest>::<request>` tests,
-//! which run the same `.wasm` under `conformance/worker-host/worker-host.mjs` on Node and require
-//! the answer wasmtime gives; without Node they are ignored with the reason.
+//! `canary::<name>::corpus` requires the corpus's golden SIMD cases to catch it too. Each built
+//! guest also gets `<guest>::module::reference_shape`: it loads under both profiles, is a true
+//! reactor and has simd128 kernels.
 //!
 //! Guests come from `target/guests/manifest.json` (the Rust guests are built first when
 //! missing); a guest the manifest lists as skipped shows up as an ignored test whose kind is
@@ -16,7 +20,7 @@
 //! Known failures are data (`conformance/known-failures.json`): a listed pair that fails
 //! passes, and a listed pair that passes fails. When `GOMODE_REPORT_DIR` is set the run also
 //! writes `report.json` and `report.md` there. Filter as usual, for example
-//! `cargo test -p conformance --test corpus -- rust-leaking::simd::dot_f64`.
+//! `cargo test -p conformance --test corpus -- rust-leaking::gomode::simd::dot_f64`.
 
 #[path = "corpus/cross_guest.rs"]
 mod cross_guest;
@@ -25,10 +29,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use conformance::v8::V8;
 use conformance::{
     Check, Corpus, Entry, Failure, KnownFailure, Mode, Outcome, Report, SimdExpect, Status, workspace_root,
 };
-use host::{GuestModule, Host, HostConfig, Request, Rule};
+use host::{GuestModule, Host, HostConfig, Profile, Request, Rule};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 type Outcomes = Arc<Mutex<Vec<Outcome>>>;
@@ -71,7 +76,15 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             anyhow::bail!("known-failures.json lists `{}`, which is not a case", failure.case);
         }
     }
-    let host = Host::new(HostConfig { cache_dir: Some(root.join("target/wasmtime-cache")), ..HostConfig::default() })?;
+    let cache_dir = Some(root.join("target/wasmtime-cache"));
+    let hosts: Vec<(Profile, Host)> = Profile::ALL
+        .into_iter()
+        .map(|profile| {
+            Ok((profile, Host::new(HostConfig { cache_dir: cache_dir.clone(), ..HostConfig::new(profile) })?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    // The cross-guest checks and canaries compare kernels, which no profile changes.
+    let host = hosts[0].1.clone();
     let outcomes: Outcomes = Arc::default();
     let scratch = root.join("target/conformance/bodies");
     let mut trials = Vec::new();
@@ -82,6 +95,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
             Outcome {
                 guest: skipped.name.clone(),
                 mode: skipped.mode.clone(),
+                profile: "-".into(),
                 area: "-".into(),
                 case: "-".into(),
                 status: Status::Skipped,
@@ -96,6 +110,7 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         );
     }
 
+    let node = conformance::v8::node_version().and_then(|_| V8::spawn().map_err(|err| format!("{err:#}")));
     let mut first_good: Option<PathBuf> = None;
     for guest in &manifest.guests {
         let Some(mode) = Mode::from_name(&guest.mode) else {
@@ -103,77 +118,54 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
         };
         let path = conformance::guests_dir().join(&guest.path);
         first_good.get_or_insert(path.clone());
-        let (shape_path, language, kernels) = (path.clone(), guest.language.clone(), guest.kernels.clone());
+        let (shape_path, kernels) = (path.clone(), guest.kernels.clone());
         trials.push(Trial::test(format!("{}::module::reference_shape", guest.name), move || {
-            reference_shape(&shape_path, &language, &kernels).map_err(Failed::from)
+            reference_shape(&shape_path, &kernels).map_err(Failed::from)
         }));
-        let module: Arc<OnceLock<Result<GuestModule, String>>> = Arc::default();
+        // One compiled module per profile, shared by the guest's trials under that profile.
+        let modules: Arc<[OnceLock<Result<GuestModule, String>>; 2]> = Arc::default();
         for entry in corpus.entries.iter().filter(|e| e.applies_to(mode)) {
-            let (host, module, path, outcomes, known, scratch) =
-                (host.clone(), module.clone(), path.clone(), outcomes.clone(), known.clone(), scratch.clone());
-            let (entry, guest_name, guest_mode) = (entry.clone(), guest.name.clone(), guest.mode.clone());
-            let name = format!("{}::{}", guest.name, entry.id());
-            trials.push(Trial::test(name, move || {
-                let module = module.get_or_init(|| host.load(&path).map_err(|err| err.to_string()));
-                let result = module
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|m| conformance::run_case(m, &entry.case).map_err(|failure| failure.to_string()));
-                let listed = known.iter().find(|k: &&KnownFailure| k.guest == guest_name && k.case == entry.id());
-                let (status, message) = match (&result, listed) {
-                    (Ok(note), None) => (Status::Passed, note.clone()),
-                    (Err(message), None) => (Status::Failed, Some(message.clone())),
-                    (Err(_), Some(known)) => (Status::KnownFailure, Some(known.reason.clone())),
-                    (Ok(_), Some(known)) => (
-                        Status::Failed,
-                        Some(format!(
-                            "listed in known-failures.json ({}) but it passes now; remove the entry",
-                            known.reason
-                        )),
-                    ),
+            for (slot, (profile, host)) in hosts.iter().enumerate() {
+                let profile = *profile;
+                if !entry.runs_under(profile) {
+                    continue;
+                }
+                let run = Arc::new(Run {
+                    guest: guest.name.clone(),
+                    mode: guest.mode.clone(),
+                    path: path.clone(),
+                    entry: entry.clone(),
+                    known: known.clone(),
+                    outcomes: outcomes.clone(),
+                    scratch: scratch.clone(),
+                });
+                let load = {
+                    let (host, modules, path) = (host.clone(), modules.clone(), path.clone());
+                    move || modules[slot].get_or_init(|| host.load(&path).map_err(|e| e.to_string())).clone()
                 };
-                let reproduce =
-                    (status == Status::Failed).then(|| conformance::reproduce(&entry.case, &path, &scratch));
-                record(
-                    &outcomes,
-                    Outcome {
-                        guest: guest_name.clone(),
-                        mode: guest_mode.clone(),
-                        area: entry.area.clone(),
-                        case: entry.case.name.clone(),
-                        status,
-                        message: message.clone(),
-                        reproduce: reproduce.clone(),
-                    },
-                );
-                match status {
-                    Status::Failed => Err(Failed::from(format!(
-                        "{}\nreproduce: {}",
-                        message.unwrap_or_default(),
-                        reproduce.unwrap_or_default()
-                    ))),
-                    _ => Ok(()),
+                let (wasmtime_run, wasmtime_load) = (run.clone(), load.clone());
+                trials.push(Trial::test(format!("{}::{profile}::{}", guest.name, entry.id()), move || {
+                    let result = wasmtime_load().and_then(|module| {
+                        let run = conformance::run_case(&mut module.guest(), &wasmtime_run.entry.case, profile);
+                        run.result.map_err(|failure| failure.to_string())
+                    });
+                    wasmtime_run.finish(Under::Profile(profile), result)
+                }));
+                if profile != Profile::Gomode {
+                    continue;
                 }
-            }));
-        }
-    }
-
-    let node = node_version();
-    for guest in &manifest.guests {
-        let path = conformance::guests_dir().join(&guest.path);
-        for (method, target, body, headers) in WORKER_REQUESTS {
-            let name = format!("worker-host::{}::{method} {target}", guest.name);
-            let trial = match &node {
-                Ok(_) => {
-                    let (host, path) = (host.clone(), path.clone());
-                    let mut request = Request::new(method, target);
-                    request.body = body.as_bytes().to_vec();
-                    request.headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                    Trial::test(name, move || same_in_worker_host(&host, &path, &request).map_err(Failed::from))
-                }
-                Err(reason) => Trial::test(name, || Ok(())).with_kind(reason.clone()).with_ignored_flag(true),
-            };
-            trials.push(trial);
+                let name = format!("{}::v8::{}", guest.name, entry.id());
+                trials.push(match &node {
+                    Ok(v8) => {
+                        let v8 = v8.clone();
+                        Trial::test(name, move || {
+                            let result = load().and_then(|module| same_on_v8(&v8, &module, &run));
+                            run.finish(Under::V8, result)
+                        })
+                    }
+                    Err(reason) => Trial::test(name, || Ok(())).with_kind(reason.clone()).with_ignored_flag(true),
+                });
+            }
         }
     }
 
@@ -223,10 +215,14 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
 
     let good = first_good.ok_or_else(|| anyhow::anyhow!("the manifest lists no built guest"))?;
     for fixture in bad_guests(&root.join("conformance/bad-guests"))? {
-        let host = host.clone();
-        let good = good.clone();
-        let name = format!("bad-guests::{}", fixture.name);
-        trials.push(Trial::test(name, move || check_bad_guest(&host, &fixture, &good).map_err(Failed::from)));
+        for (profile, expect) in &fixture.expect {
+            let host = hosts.iter().find(|(p, _)| p == profile).map(|(_, h)| h.clone()).expect("a host per profile");
+            let (fixture, expect, good) = (fixture.clone(), expect.clone(), good.clone());
+            let name = format!("bad-guests::{}::{profile}", fixture.name);
+            trials.push(Trial::test(name, move || {
+                check_bad_guest(&host, &fixture, &expect, &good).map_err(Failed::from)
+            }));
+        }
     }
     Ok((trials, outcomes))
 }
@@ -237,7 +233,7 @@ fn canary_fails_golden_cases(host: &Host, canary: &Path, golden: &[Entry]) -> Re
     let module = host.load(canary).map_err(|e| e.to_string())?;
     let mut caught = Vec::new();
     for entry in golden {
-        match conformance::run_case(&module, &entry.case) {
+        match conformance::run_case(&mut module.guest(), &entry.case, Profile::Abi).result {
             Ok(_) => {}
             Err(Failure::Differs { check: Check::Simd, .. }) => caught.push(entry.id()),
             Err(other) => return Err(format!("{} failed, but not by a SIMD difference: {other}", entry.id())),
@@ -249,24 +245,18 @@ fn canary_fails_golden_cases(host: &Host, canary: &Path, golden: &[Entry]) -> Re
     Ok(())
 }
 
-/// The imports standard Go's wasip1 runtime always has, outside the Worker's subset (ABI.md,
-/// "Worker compatibility"): its scheduler idles with `poll_oneoff` and `sched_yield`, and a build
-/// that links package `os` (the leaking one, through `runtime/debug`) sets stdio flags at start.
-/// They are never called while a handler runs, so the Worker-like host answers them with ENOSYS.
-const GO_RUNTIME_IMPORTS: &[&str] = &["sched_yield", "poll_oneoff", "fd_fdstat_set_flags"];
-
-/// What every reference guest's module must look like beyond the ABI's own rules: a true
-/// reactor (`_initialize`, no command-export wrappers), simd128 code when its kernels are SIMD
-/// kernels (standard Go's are scalar), and only imports a Worker offers.
-fn reference_shape(path: &Path, language: &str, kernels: &str) -> Result<(), String> {
+/// What every reference guest's module must look like beyond the ABI's own rules: it loads
+/// under both profiles (so it exports `_start` and imports only GoMode's 25 WASI functions), it
+/// is a true reactor (no command-export wrappers), and it has simd128 code when its kernels are
+/// SIMD kernels (standard Go's are scalar).
+fn reference_shape(path: &Path, kernels: &str) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let info = host::inspect::inspect(&bytes).map_err(|violation| violation.to_string())?;
     let mut problems = Vec::new();
-    if let Some(violation) = info.violations().first() {
-        problems.push(format!("breaks {violation}"));
-    }
-    if info.init.export_to_run() != Some("_initialize") {
-        problems.push("does not export `_initialize`".to_string());
+    for profile in Profile::ALL {
+        if let Some(violation) = info.violations_under(profile).first() {
+            problems.push(format!("breaks {violation} under {profile}"));
+        }
     }
     if !info.command_exports.is_empty() {
         problems.push(format!("has command-export wrappers: {}", info.command_exports.join(", ")));
@@ -274,28 +264,132 @@ fn reference_shape(path: &Path, language: &str, kernels: &str) -> Result<(), Str
     if !info.simd && kernels != "go" {
         problems.push(format!("contains no simd128 instruction, though its kernels are {kernels}"));
     }
-    let allowed: &[&str] = if language == "go" { GO_RUNTIME_IMPORTS } else { &[] };
-    let lacking: Vec<_> = info
-        .worker_unsupported
-        .iter()
-        .filter(|import| !allowed.iter().any(|a| import.ends_with(&format!("::{a}"))))
-        .collect();
-    if !lacking.is_empty() {
-        problems.push(format!("imports what a Worker lacks: {lacking:?}"));
-    }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
-/// A module under `conformance/bad-guests` that breaks exactly one rule.
+/// Where a trial ran: under a profile on wasmtime, or under `gomode` on V8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Under {
+    Profile(Profile),
+    V8,
+}
+
+impl Under {
+    /// The name known failures and the report use: `abi`, `gomode` or `v8`.
+    fn name(self) -> &'static str {
+        match self {
+            Under::Profile(profile) => profile.name(),
+            Under::V8 => "v8",
+        }
+    }
+}
+
+/// One (guest, case) pair and where its outcome goes.
+struct Run {
+    guest: String,
+    mode: String,
+    path: PathBuf,
+    entry: Entry,
+    known: Arc<Vec<KnownFailure>>,
+    outcomes: Outcomes,
+    scratch: PathBuf,
+}
+
+impl Run {
+    /// Judges a result against the known failures, records the outcome, and gives the trial's
+    /// verdict.
+    fn finish(&self, under: Under, result: Result<Option<String>, String>) -> Result<(), Failed> {
+        let id = self.entry.id();
+        let listed = self
+            .known
+            .iter()
+            .find(|k| k.guest == self.guest && k.case == id && k.under.as_deref().is_none_or(|u| u == under.name()));
+        let (status, message) = match (&result, listed) {
+            (Ok(note), None) => (Status::Passed, note.clone()),
+            (Err(message), None) => (Status::Failed, Some(message.clone())),
+            (Err(_), Some(known)) => (Status::KnownFailure, Some(known.reason.clone())),
+            (Ok(_), Some(known)) => (
+                Status::Failed,
+                Some(format!("listed in known-failures.json ({}) but it passes now; remove the entry", known.reason)),
+            ),
+        };
+        let profile = match under {
+            Under::Profile(profile) => profile,
+            Under::V8 => Profile::Gomode,
+        };
+        let reproduce = (status == Status::Failed)
+            .then(|| conformance::reproduce(&self.entry.case, &self.path, &self.scratch, profile));
+        record(
+            &self.outcomes,
+            Outcome {
+                guest: self.guest.clone(),
+                mode: self.mode.clone(),
+                profile: if under == Under::V8 { "gomode on v8".into() } else { profile.name().into() },
+                area: self.entry.area.clone(),
+                case: self.entry.case.name.clone(),
+                status,
+                message: message.clone(),
+                reproduce: reproduce.clone(),
+            },
+        );
+        match status {
+            Status::Failed => Err(Failed::from(format!(
+                "{}\nreproduce: {}",
+                message.unwrap_or_default(),
+                reproduce.unwrap_or_default()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Runs the case under `gomode` on V8 and on wasmtime: every answer must be the same on both,
+/// and V8's must meet the case.
+fn same_on_v8(v8: &V8, module: &GuestModule, run: &Run) -> Result<Option<String>, String> {
+    let config = module.host_config();
+    let mut guest = v8.open(&run.path, &run.guest, config.memory_limit, config.deadline).map_err(|e| e.to_string())?;
+    let on_v8 = conformance::run_case(&mut guest, &run.entry.case, Profile::Gomode);
+    let on_wasmtime = conformance::run_case(&mut module.guest(), &run.entry.case, Profile::Gomode);
+    if let Some(i) = (0..on_v8.answers.len().max(on_wasmtime.answers.len()))
+        .find(|&i| on_v8.answers.get(i) != on_wasmtime.answers.get(i))
+    {
+        let show = |answer: Option<&serde_json::Value>| {
+            let text = answer.map_or_else(|| "(no answer)".to_owned(), |a| a.to_string());
+            if text.len() > 600 { format!("{}…", &text[..text.floor_char_boundary(600)]) } else { text }
+        };
+        return Err(format!(
+            "answer {} differs between the engines\n  v8:       {}\n  wasmtime: {}",
+            i + 1,
+            show(on_v8.answers.get(i)),
+            show(on_wasmtime.answers.get(i))
+        ));
+    }
+    on_v8.result.map_err(|failure| failure.to_string())
+}
+
+/// What a bad guest must do under one profile.
+#[derive(Clone, Debug)]
+enum BadExpect {
+    /// Loading or the request fails with this rule.
+    Breaks(Rule),
+    /// The request is answered with this status and, when given, this body, again and again
+    /// on the same instance (GoMode's 500 `panic: …` after a trap).
+    Serves { status: u16, body: Option<String> },
+}
+
+/// A module under `conformance/bad-guests` that breaks one rule, with what it must do under
+/// each profile it names.
 #[derive(Clone, Debug)]
 struct BadGuest {
     name: String,
     path: PathBuf,
-    rule: Rule,
     request: Request,
+    expect: Vec<(Profile, BadExpect)>,
 }
 
-/// Reads every `.wat` fixture and its `;; expect-rule:` and `;; request:` header lines.
+/// Reads every `.wat` fixture and its header lines: `;; request: METHOD PATH`, and for each
+/// profile it runs under, `;; abi:` or `;; gomode:` followed by a rule ID, or by a status and
+/// an optional body that the guest is answered with.
 fn bad_guests(dir: &Path) -> anyhow::Result<Vec<BadGuest>> {
     let mut fixtures = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
@@ -303,36 +397,72 @@ fn bad_guests(dir: &Path) -> anyhow::Result<Vec<BadGuest>> {
     for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "wat")) {
         let text = std::fs::read_to_string(&path)?;
         let header = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
-        let rule = header(";; expect-rule:").and_then(Rule::from_id);
-        let request = header(";; request:").and_then(|r| r.split_once(' '));
-        let (Some(rule), Some((method, target))) = (rule, request) else {
-            anyhow::bail!("{} needs `;; expect-rule: <rule>` and `;; request: METHOD PATH` lines", path.display());
+        let Some((method, target)) = header(";; request:").and_then(|r| r.split_once(' ')) else {
+            anyhow::bail!("{} needs a `;; request: METHOD PATH` line", path.display());
         };
+        let mut expect = Vec::new();
+        for profile in Profile::ALL {
+            let Some(line) = header(&format!(";; {profile}:")) else { continue };
+            let parsed = match line.split_once(' ').unwrap_or((line, "")) {
+                (status, body) if status.parse::<u16>().is_ok() => {
+                    BadExpect::Serves { status: status.parse()?, body: (!body.is_empty()).then(|| body.to_owned()) }
+                }
+                _ => BadExpect::Breaks(
+                    Rule::from_id(line).ok_or_else(|| anyhow::anyhow!("{}: unknown rule `{line}`", path.display()))?,
+                ),
+            };
+            expect.push((profile, parsed));
+        }
+        if expect.is_empty() {
+            anyhow::bail!("{} needs an `;; abi:` or a `;; gomode:` line", path.display());
+        }
         let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        fixtures.push(BadGuest { name, path, rule, request: Request::new(method, target) });
+        fixtures.push(BadGuest { name, path, request: Request::new(method, target), expect });
     }
     Ok(fixtures)
 }
 
-/// The bad guest must fail with its rule, fail the same way on a replaced instance, and leave
-/// the host able to serve a good guest afterwards.
-fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), String> {
-    let expect = |result: Result<String, host::Error>, attempt: &str| match result {
-        Ok(what) => Err(format!("{attempt}: expected a `{}` error, but {what}", fixture.rule)),
-        Err(error) if error.rule() == Some(fixture.rule) && error.to_string().contains(fixture.rule.id()) => Ok(()),
-        Err(error) => Err(format!("{attempt}: expected rule `{}`, got: {error}", fixture.rule)),
-    };
-    match host.load(&fixture.path) {
-        Err(error) => expect(Err(error), "loading")?,
-        Ok(module) => {
-            let mut guest = module.guest();
-            let answered = |r: host::Response| format!("the guest answered {}", r.status);
-            expect(guest.call(&fixture.request).map(answered), "first call")?;
-            if fixture.rule.poisons_instance() {
-                expect(guest.call(&fixture.request).map(answered), "call on the replacement instance")?;
-                if guest.instances() != 2 {
-                    return Err(format!("expected 2 instances after the failure, found {}", guest.instances()));
+/// The bad guest must do what its header says under `profile`: fail with its rule, again on a
+/// replaced instance when the rule poisons it, or keep answering as GoMode does; and the host
+/// must serve a good guest afterwards.
+fn check_bad_guest(host: &Host, fixture: &BadGuest, expect: &BadExpect, good: &Path) -> Result<(), String> {
+    match expect {
+        BadExpect::Breaks(rule) => {
+            let expect = |result: Result<String, host::Error>, attempt: &str| match result {
+                Ok(what) => Err(format!("{attempt}: expected a `{rule}` error, but {what}")),
+                Err(error) if error.rule() == Some(*rule) && error.to_string().contains(rule.id()) => Ok(()),
+                Err(error) => Err(format!("{attempt}: expected rule `{rule}`, got: {error}")),
+            };
+            match host.load(&fixture.path) {
+                Err(error) => expect(Err(error), "loading")?,
+                Ok(module) => {
+                    let mut guest = module.guest();
+                    let answered = |r: host::Response| format!("the guest answered {}", r.status);
+                    expect(guest.call(&fixture.request).map(answered), "first call")?;
+                    if rule.poisons_instance() {
+                        expect(guest.call(&fixture.request).map(answered), "call on the replacement instance")?;
+                        if guest.instances() != 2 {
+                            return Err(format!("expected 2 instances after the failure, found {}", guest.instances()));
+                        }
+                    }
                 }
+            }
+        }
+        BadExpect::Serves { status, body } => {
+            let module = host.load(&fixture.path).map_err(|e| e.to_string())?;
+            let mut guest = module.guest();
+            for attempt in ["first call", "second call, on the same instance"] {
+                let response = guest.call(&fixture.request).map_err(|e| format!("{attempt}: {e}"))?;
+                let text = String::from_utf8_lossy(response.body.as_bytes());
+                if response.status != *status || body.as_ref().is_some_and(|b| *b != text) {
+                    return Err(format!(
+                        "{attempt}: answered {} {text:?}; expected {status} {body:?}",
+                        response.status
+                    ));
+                }
+            }
+            if guest.instances() != 1 {
+                return Err(format!("expected the instance to be kept, found {} instances", guest.instances()));
             }
         }
     }
@@ -341,62 +471,6 @@ fn check_bad_guest(host: &Host, fixture: &BadGuest, good: &Path) -> Result<(), S
         module.guest().call(&Request::new("GET", "/")).map_err(|e| format!("the good guest failed afterwards: {e}"))?;
     if response.status != 200 {
         return Err(format!("the good guest answered {} afterwards", response.status));
-    }
-    Ok(())
-}
-
-/// Header names and values of a request.
-type Headers = &'static [(&'static str, &'static str)];
-
-/// Requests that `conformance/worker-host/worker-host.mjs` and the wasmtime host must answer
-/// identically: (method, path, body, headers).
-const WORKER_REQUESTS: &[(&str, &str, &str, Headers)] = &[
-    ("GET", "/", "", &[]),
-    ("GET", "/json?x=1", "", &[]),
-    ("GET", "/simd", "", &[]),
-    (
-        "POST",
-        "/simd/dot_f64",
-        "a 3ff0000000000000,4000000000000000,4008000000000000\nb 4000000000000000,3fe0000000000000,c000000000000000\n",
-        &[],
-    ),
-    ("POST", "/echo", "Grüß 🌍", &[("X-Test", "1"), ("Accept", "text/html")]),
-    ("GET", "/bytes/300", "", &[]),
-    ("GET", "/utf8", "", &[]),
-    ("GET", "/headers", "", &[]),
-    ("GET", "/counter", "", &[]),
-    ("GET", "/nope?x=1", "", &[]),
-];
-
-/// Node's version, or why the Worker-like host cannot run.
-fn node_version() -> Result<String, String> {
-    let output =
-        std::process::Command::new("node").arg("--version").output().map_err(|_| "node not found".to_string())?;
-    if !output.status.success() {
-        return Err("node --version failed".into());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// The guest must give the same JSON under the Worker-like host as under wasmtime.
-fn same_in_worker_host(host: &Host, guest: &Path, request: &Request) -> Result<(), String> {
-    let module = host.load(guest).map_err(|e| e.to_string())?;
-    let expected = conformance::response_json(&module.guest().call(request).map_err(|e| e.to_string())?);
-    let script = workspace_root().join("conformance/worker-host/worker-host.mjs");
-    let mut node = std::process::Command::new("node");
-    node.arg(script).arg(guest).args(["-X", &request.method, &request.path]);
-    node.arg("-d").arg(String::from_utf8_lossy(&request.body).as_ref());
-    for (name, value) in &request.headers {
-        node.arg("-H").arg(format!("{name}: {value}"));
-    }
-    let output = node.output().map_err(|e| format!("cannot run node: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("worker-host.mjs failed: {}", String::from_utf8_lossy(&output.stderr)));
-    }
-    let actual: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("worker-host.mjs printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))?;
-    if actual != expected {
-        return Err(format!("the Worker-like host answered\n  {actual}\nbut wasmtime answered\n  {expected}"));
     }
     Ok(())
 }

@@ -72,13 +72,18 @@ fn abi_rules() -> BTreeSet<String> {
         .collect()
 }
 
-/// Rule IDs named by bad guests' `;; expect-rule:` lines.
+/// Rule IDs named by bad guests' `;; abi:` and `;; gomode:` lines (a line may instead give the
+/// status the guest is answered with, which names no rule).
 fn bad_guest_rules() -> BTreeSet<String> {
     let dir = workspace_root().join("conformance/bad-guests");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| read(&e.unwrap().path()))
-        .filter_map(|text| text.lines().find_map(|l| l.strip_prefix(";; expect-rule:")).map(|r| r.trim().to_owned()))
+    let texts: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| read(&e.unwrap().path())).collect();
+    texts
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|l| l.strip_prefix(";; abi:").or_else(|| l.strip_prefix(";; gomode:")))
+        .map(str::trim)
+        .filter(|r| !r.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -109,7 +114,11 @@ fn every_rule_the_host_enforces_has_a_bad_guest_or_a_case() {
 #[test]
 fn every_reference_route_and_kernel_has_a_case() {
     let corpus = corpus();
-    let paths: Vec<&str> = corpus.entries.iter().map(|e| e.case.request.path.as_str()).collect();
+    let requests = corpus
+        .entries
+        .iter()
+        .flat_map(|e| std::iter::once(&e.case.request).chain(e.case.then.iter().map(|s| &s.request)));
+    let paths: Vec<&str> = requests.map(|request| request.path.as_str()).collect();
     let text = read(&workspace_root().join("conformance/ABI.md"));
     let routes: Vec<String> = text
         .lines()
@@ -159,7 +168,7 @@ fn golden_simd_results_agree_with_the_oracle() {
 fn the_corpus_is_large_enough_and_covers_every_area() {
     let corpus = corpus();
     let areas: BTreeSet<&str> = corpus.entries.iter().map(|e| e.area.as_str()).collect();
-    assert_eq!(areas, BTreeSet::from(["encoding", "lifecycle", "memory", "routing", "simd"]));
+    assert_eq!(areas, BTreeSet::from(["encoding", "gomode", "lifecycle", "memory", "routing", "simd"]));
     assert!(corpus.entries.len() >= 60, "{} cases", corpus.entries.len());
 }
 

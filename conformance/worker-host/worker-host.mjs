@@ -1,216 +1,1022 @@
-// worker-host.mjs: runs a guest the way a Cloudflare Worker does, to prove it needs nothing
-// from wasmtime.
+// worker-host.mjs: a model of GoMode's Worker glue (`worker/src/worker.ts` and `wasi.ts` at GoMode
+// commit d4b7f8f) on Node's WebAssembly API, which is V8, the engine GoMode runs on. It applies
+// the rules of the `gomode` profile (conformance/ABI.md §11): it does what GoMode's glue does,
+// and where GoMode would corrupt memory or misread a response it names the rule instead. It
+// exists so that the corpus can require the same answers from wasmtime and from V8.
 //
-// Node's WebAssembly API with only the WASI calls a Worker offers: fd_write, proc_exit and
-// random_get do real work; the Worker's harmless stubs (empty args and environment, a clock, no
-// preopens, no files) answer as they do there; every other wasi_snapshot_preview1 import, which
-// a real Worker does not offer at all, returns ENOSYS, and any other import fails. It writes the
-// request slots, calls handle_zerobuf and prints the response as one JSON object with the keys
-// of `gomode-host call --json`. It prints the imports outside the Worker's subset on stderr.
+// It is one persistent process that speaks JSON lines: one request object per line on stdin, one
+// reply per line on stdout, each reply echoing the request's `id`. It exits when stdin closes.
+// `conformance/src/v8.rs` embeds this text and runs it as `node --input-type=module --eval
+// <text>`; `node worker-host.mjs` works too, because the script never looks at its own path.
 //
-// Usage: node worker-host.mjs GUEST.wasm [-X METHOD] PATH [-d BODY] [-H 'Name: value']...
+//   {"id":1,"op":"open","path":"/abs/g.wasm","name":"g","memory_limit":134217728,"deadline_ms":5000}
+//       → {"id":1,"handle":7}, or {"id":1,"host_error":"…","kind":"read"} when the file cannot be
+//       read. `wasm_base64` may carry the module's bytes (the client sends it for a `.wat` file
+//       that it translated); `path` still names the file, for the compile cache.
+//   {"id":2,"op":"start","handle":7}
+//       → {"id":2,"ok":true,"memory":1114112,"instances":1}, or an error reply.
+//   {"id":3,"op":"call","handle":7,"method":"POST","target":"/echo?x=1","headers":[["X-A","1"]],
+//    "body_base64":"…"}
+//       → {"id":3,"response":{"status":200,"content_type":"…","headers":[["name","value"]],
+//          "body_base64":"…","body_tag":"string"|"bytes","panic":null|"unreachable","stderr":"…"},
+//          "memory":1114112,"instances":1}
+//   {"id":4,"op":"close","handle":7} → {"id":4,"ok":true}
+//   {"id":5,"op":"ping"} → {"id":5,"ok":true,"node":"v20.20.2"}
+//
+// An error reply is {"id":…,"error":{"rule":"gomode.scratch","message":"…","stderr":"…"},
+// "memory":…|null,"instances":…} when the guest broke a rule, or {"id":…,"host_error":"…",
+// "kind":"fetch_not_offered"|"bad_request"|"read"|"other"} when the guest is not to blame.
+// `memory` is the live instance's memory in bytes, or null when there is none (after a rule that
+// drops the instance); `instances` counts the instances created for the handle so far.
+//
+// How a guest runs. A handle compiles its module once (modules are cached by path, size and
+// modification time) and checks its shape before any instance exists: bytes V8 compiles, with
+// exactly one 32-bit memory (`module.wasm`), the exports `memory`, `handle_zerobuf` and `malloc` with their types
+// (`module.exports`), the types of `gomode_abi_*` (`module.declarations`), only GoMode's 25 WASI
+// imports (`gomode.imports`) and `_start` (`gomode.start`). A shape error is reported by every
+// start and call, and no instance is ever created. Otherwise the instance is created lazily, on
+// the first start or call, in a `worker_threads` Worker that the handle holds until it closes
+// (idle Workers are reused by later handles): `_start` is called (returning
+// or `proc_exit(0)` is success), `gomode_abi_features` when exported (only to tell a stray
+// response slot 3 from headers), then `malloc(8352)` once. Each request is normalized by Node's
+// own Fetch classes (`Request`, `Headers`), refused with `gomode.scratch` when GoMode would write
+// past its 8,352-byte scratch, written as six zeroed slots and their payloads, and answered by
+// `handle_zerobuf`; a throw becomes GoMode's 500 `panic: <message>` and the instance is kept.
+// Fetch's own refusals are the client's fault (`bad_request`): a method that is not a token or is
+// CONNECT, TRACE or TRACK, a header value above U+00FF, a target that is not a path.
+//
+// Deadlines ARE enforced: the main thread times every start and call, and past the deadline it
+// terminates the instance's Worker (`call.deadline`; the next call gets a fresh instance). The
+// memory limit is checked after every start and call, because V8 cannot refuse a growth: past it
+// the rule is `call.memory` and the instance is dropped. (wasmtime refuses the growth itself, so
+// a guest that survives a refused growth answers there and breaks `call.memory` here.)
+//
+// GoMode's WASI, simplified: the 25 functions exist with GoMode's signatures and errno values,
+// but there is no in-memory file system. GoMode preopens `/tmp` (fd 3) and `/data` (fd 4) over
+// an in-memory VFS; this model preopens nothing: `fd_prestat_get` answers EBADF for every fd,
+// `path_*` answer ENOENT, and `fd_readdir`, `fd_seek` and every fd above 2 in `fd_read`,
+// `fd_write`, `fd_fdstat_get` and `fd_filestat_get` answer EBADF. Everything else is GoMode's:
+// fd 1 is discarded and fd 2 is captured (GoMode logs it), fd 0 reads end-of-file, `fd_close`
+// always succeeds, `clock_time_get` writes `Date.now() * 1e6` for every clock, `poll_oneoff`
+// writes nevents = 0 and returns at once, `random_get` is one `crypto.getRandomValues` call (so
+// it throws above 65,536 bytes, as GoMode's does), and `proc_exit(N)` throws
+// `Error("exit code: N")`. GoMode also treats an init error whose message merely contains
+// "exit code: 0" or "proc_exit" as success; only its own `proc_exit(0)` produces such a message,
+// so this model accepts exactly that.
 
-import { readFileSync } from "node:fs";
-import { randomFillSync } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import { readFile, stat } from "node:fs/promises";
+import { createInterface } from "node:readline";
 
-const ENOSYS = 52;
-const EBADF = 8;
-const ENOENT = 44;
-const SCRATCH = 65536;
-const SLOT = 16;
+// GoMode's request scratch, `malloc(10*16 + 8192)`, allocated once and never grown.
+const SCRATCH = 10 * 16 + 8192;
+const DEFAULT_MEMORY_LIMIT = 128 * 1024 * 1024;
+const DEFAULT_DEADLINE_MS = 5000;
+const WASI = "wasi_snapshot_preview1";
 
-class ProcExit extends Error {
-  constructor(code) {
-    super(`proc_exit(${code})`);
-    this.code = code;
-  }
-}
+// The WASI preview1 functions GoMode's `wasi.ts` provides; any other import fails there.
+const GOMODE_WASI = new Set([
+  "args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_time_get", "fd_write",
+  "fd_read", "fd_seek", "fd_close", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_prestat_get",
+  "fd_prestat_dir_name", "path_open", "path_filestat_get", "fd_filestat_get", "fd_readdir",
+  "path_create_directory", "path_remove_directory", "path_unlink_file", "path_rename",
+  "poll_oneoff", "proc_exit", "random_get", "sched_yield",
+]);
 
-function parseArgs(argv) {
-  const args = { method: "GET", path: null, body: "", headers: [] };
-  const [guest, ...rest] = argv;
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (arg === "-X") args.method = rest[++i];
-    else if (arg === "-d") args.body = rest[++i];
-    else if (arg === "-H") args.headers.push(rest[++i]);
-    else if (args.path === null) args.path = arg;
-    else throw new Error(`unexpected argument ${arg}`);
-  }
-  if (!guest || args.path === null) throw new Error("usage: worker-host.mjs GUEST.wasm [-X METHOD] PATH [-d BODY] [-H 'Name: value']...");
-  return { guest, ...args };
-}
+// A worker whose instances reached more memory than this is not reused for another handle, so
+// that a large memory is freed with its thread rather than waiting for a collection.
+const POOL_MEMORY_CEILING = 64 * 1024 * 1024;
+// How many idle workers are kept for reuse.
+const POOL_SIZE = 8;
+// How many compiled modules are kept.
+const MODULE_CACHE_SIZE = 32;
 
-// The header lines of request slot 3: names lowercased, sorted, repeated names joined by ", ".
-function headerLines(headers) {
-  const joined = new Map();
-  for (const header of headers) {
-    const colon = header.indexOf(":");
-    const name = header.slice(0, colon).trim().toLowerCase();
-    const value = header.slice(colon + 1).trim();
-    joined.set(name, joined.has(name) ? `${joined.get(name)}, ${value}` : value);
-  }
-  return [...joined.keys()].sort().map((name) => `${name}: ${joined.get(name)}\n`).join("");
-}
+const encoder = new TextEncoder();
+const a4 = (n) => Math.ceil(n / 4) * 4;
+const hex = (n) => `0x${n.toString(16)}`;
+const violation = (rule, message) => ({ rule, message });
+const messageOf = (err) => (err instanceof Error ? err.message : String(err));
 
-function wasiImports(module, getMemory) {
-  const real = {
-    fd_write(fd, iovs, iovsLen, nwritten) {
-      const view = new DataView(getMemory().buffer);
-      let written = 0;
-      for (let i = 0; i < iovsLen; i++) {
-        const ptr = view.getUint32(iovs + i * 8, true);
-        const len = view.getUint32(iovs + i * 8 + 4, true);
-        // Guest output goes to stderr, both streams, so stdout holds only the response.
-        process.stderr.write(new Uint8Array(getMemory().buffer, ptr, len));
-        written += len;
+// ---------------------------------------------------------------------------------------------
+// The module's shape
+// ---------------------------------------------------------------------------------------------
+
+// Reads what the JS API does not show from a module's bytes: its memories (imported ones too)
+// and the type of each function, as text such as `(i32) -> i32`. The bytes have already been
+// validated by V8; anything this small reader does not understand (the GC proposal's types)
+// gives `null`, and then only the checks that need no types are made.
+function readShape(bytes) {
+  let pos = 8;
+  const byte = () => {
+    if (pos >= bytes.length) throw new Error("truncated");
+    return bytes[pos++];
+  };
+  const leb = () => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = byte();
+      result += (b & 0x7f) * scale;
+      scale *= 128;
+      if (!(b & 0x80)) return result;
+    }
+  };
+  const skipName = () => {
+    // Not `pos += leb()`, which would add to the position from before the length was read.
+    const length = leb();
+    pos += length;
+  };
+  const name = () => {
+    const n = leb();
+    const text = new TextDecoder().decode(bytes.subarray(pos, pos + n));
+    pos += n;
+    return text;
+  };
+  const VALTYPES = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+  const valtype = () => {
+    const b = byte();
+    if (b in VALTYPES) return VALTYPES[b];
+    if (b === 0x63 || b === 0x64) {
+      leb();
+      return "ref";
+    }
+    throw new Error(`unknown value type ${b}`);
+  };
+  const limits = () => {
+    const flags = byte();
+    leb();
+    if (flags & 1) leb();
+    return { memory64: (flags & 4) !== 0 };
+  };
+  const types = [];
+  const functions = [];
+  const memories = [];
+  const exports = new Map();
+  while (pos < bytes.length) {
+    const id = byte();
+    const size = leb();
+    const end = pos + size;
+    if (id === 1) {
+      for (let n = leb(); n > 0; n--) {
+        if (byte() !== 0x60) return null;
+        const params = [];
+        for (let k = leb(); k > 0; k--) params.push(valtype());
+        const results = [];
+        for (let k = leb(); k > 0; k--) results.push(valtype());
+        const out = results.length === 1 ? results[0] : `(${results.join(", ")})`;
+        types.push(`(${params.join(", ")}) -> ${out}`);
       }
-      view.setUint32(nwritten, written, true);
-      return 0;
-    },
-    proc_exit(code) {
-      throw new ProcExit(code);
-    },
-    random_get(ptr, len) {
-      randomFillSync(new Uint8Array(getMemory().buffer, ptr, len));
-      return 0;
-    },
-  };
-  const view = () => new DataView(getMemory().buffer);
-  const zeroPair = (a, b) => {
-    view().setUint32(a, 0, true);
-    view().setUint32(b, 0, true);
-    return 0;
-  };
-  // The Worker's harmless stubs: they let runtimes start, and do nothing else.
-  const stubs = {
-    args_sizes_get: zeroPair,
-    environ_sizes_get: zeroPair,
-    args_get: () => 0,
-    environ_get: () => 0,
-    clock_time_get(_id, _precision, out) {
-      view().setBigUint64(out, BigInt(Date.now()) * 1000000n, true);
-      return 0;
-    },
-    clock_res_get(_id, out) {
-      view().setBigUint64(out, 1000000n, true);
-      return 0;
-    },
-    fd_prestat_get: () => EBADF,
-    fd_prestat_dir_name: () => EBADF,
-    fd_close: () => 0,
-    fd_seek: () => EBADF,
-    fd_read(_fd, _iovs, _len, nread) {
-      view().setUint32(nread, 0, true);
-      return 0;
-    },
-    fd_fdstat_get(fd, out) {
-      if (fd > 2) return EBADF;
-      new Uint8Array(getMemory().buffer, out, 24).fill(0);
-      view().setUint8(out, 2); // a character device, like a console
-      return 0;
-    },
-    fd_filestat_get: () => EBADF,
-    path_open: () => ENOENT,
-    path_filestat_get: () => ENOENT,
-  };
-  const wasi = {};
-  const outside = [];
-  for (const imp of WebAssembly.Module.imports(module)) {
-    if (imp.module !== "wasi_snapshot_preview1" || imp.kind !== "function") {
-      throw new Error(`import ${imp.module}.${imp.name} is not one a Worker provides`);
+    } else if (id === 2) {
+      for (let n = leb(); n > 0; n--) {
+        skipName();
+        skipName();
+        const kind = byte();
+        if (kind === 0) functions.push(types[leb()]);
+        else if (kind === 1) {
+          valtype();
+          limits();
+        } else if (kind === 2) memories.push(limits());
+        else if (kind === 3) {
+          valtype();
+          byte();
+        } else if (kind === 4) {
+          byte();
+          leb();
+        } else return null;
+      }
+    } else if (id === 3) {
+      for (let n = leb(); n > 0; n--) functions.push(types[leb()]);
+    } else if (id === 5) {
+      for (let n = leb(); n > 0; n--) memories.push(limits());
+    } else if (id === 7) {
+      for (let n = leb(); n > 0; n--) {
+        const exportName = name();
+        const kind = byte();
+        const index = leb();
+        exports.set(exportName, kind === 0 ? functions[index] : null);
+      }
     }
-    const impl = real[imp.name] ?? stubs[imp.name];
-    if (!impl) outside.push(imp.name);
-    wasi[imp.name] = impl ?? (() => ENOSYS);
+    pos = end;
   }
-  if (outside.length) {
-    process.stderr.write(`worker-host: imports a Worker does not offer, answered with ENOSYS: ${outside.join(", ")}\n`);
-  }
-  return { wasi_snapshot_preview1: wasi };
+  return { memories, exportTypes: exports };
 }
 
-// Writes the six request slots and their strings at `base`, as the Worker glue does.
-function encodeRequest(base, { method, path, body, headers }) {
-  const strings = [method, path, body, headerLines(headers)].map((s) => new TextEncoder().encode(s));
-  let size = 6 * SLOT;
-  for (const s of strings) size += (4 + s.length + 3) & ~3;
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  let next = 6 * SLOT;
-  strings.forEach((s, i) => {
-    view.setUint8(i * SLOT, 4);
-    view.setUint32(i * SLOT + 4, base + next, true);
-    view.setUint32(next, s.length, true);
-    bytes.set(s, next + 4);
-    next += (4 + s.length + 3) & ~3;
-  });
-  return bytes;
-}
-
-function readString(view, memory, ptr) {
-  const len = view.getUint32(ptr, true);
-  return new Uint8Array(memory.buffer, ptr + 4, len).slice();
-}
-
-function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const module = new WebAssembly.Module(readFileSync(args.guest));
-  let memory;
-  const instance = new WebAssembly.Instance(module, wasiImports(module, () => memory));
-  const exports = instance.exports;
-  memory = exports.memory;
-  const init = exports._initialize ?? exports._start;
+// The first rule the module's shape breaks under `gomode`, in the order of ABI.md's rule list
+// (the order in which the wasmtime host reports them), or null.
+function shapeProblem(module, bytes) {
+  let shape = null;
   try {
-    init?.();
-  } catch (err) {
-    if (!(err instanceof ProcExit && err.code === 0)) throw err;
-  }
-  const features = exports.gomode_abi_features ? exports.gomode_abi_features() : 0;
-
-  const request = { ...args, body: new TextDecoder().decode(new TextEncoder().encode(args.body)) };
-  let scratchLen = SCRATCH;
-  let scratch = exports.malloc(scratchLen);
-  let encoded = encodeRequest(scratch, request);
-  if (encoded.length > scratchLen) {
-    scratchLen = 2 ** Math.ceil(Math.log2(encoded.length));
-    scratch = exports.malloc(scratchLen);
-    encoded = encodeRequest(scratch, request);
-  }
-  new Uint8Array(memory.buffer, scratch, encoded.length).set(encoded);
-
-  const resp = exports.handle_zerobuf(scratch) >>> 0;
-  const view = new DataView(memory.buffer);
-  const tag = (i) => view.getUint8(resp + i * SLOT);
-  const ptr = (i) => view.getUint32(resp + i * SLOT + 4, true);
-  if (tag(0) !== 2 || tag(1) !== 4 || (tag(2) !== 4 && tag(2) !== 8)) {
-    throw new Error(`bad response tags ${tag(0)} ${tag(1)} ${tag(2)}`);
-  }
-  const out = {
-    status: view.getInt32(resp + 4, true),
-    content_type: new TextDecoder("utf-8", { fatal: true }).decode(readString(view, memory, ptr(1))),
-    headers: {},
-  };
-  if (features & 1 && tag(3) === 4) {
-    const lines = new TextDecoder().decode(readString(view, memory, ptr(3)));
-    for (const line of lines.split("\n").filter((l) => l)) {
-      const colon = line.indexOf(":");
-      const [name, value] = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
-      out.headers[name] = name in out.headers ? `${out.headers[name]}, ${value}` : value;
-    }
-  }
-  const body = readString(view, memory, ptr(2));
-  try {
-    out.body = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    shape = readShape(bytes);
   } catch {
-    out.body_base64 = Buffer.from(body).toString("base64");
+    shape = null;
   }
-  process.stdout.write(JSON.stringify(out) + "\n");
+  const found = [];
+  if (shape) {
+    if (shape.memories.length === 0) {
+      found.push(violation("module.wasm", "the module has no memory; exactly one 32-bit memory is required"));
+    } else if (shape.memories.length > 1) {
+      found.push(violation("module.wasm", `the module has ${shape.memories.length} memories; exactly one is required`));
+    }
+    shape.memories.forEach((memory, index) => {
+      if (memory.memory64) {
+        found.push(violation("module.wasm", `memory ${index} is a 64-bit memory (memory64); the ABI is wasm32`));
+      }
+    });
+  }
+  const KINDS = { function: "func", table: "table", memory: "memory", global: "global", tag: "tag" };
+  const exported = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, KINDS[e.kind] ?? e.kind]));
+  const functionProblem = (name, expected, required) => {
+    const kind = exported.get(name);
+    if (kind === undefined) return required ? `missing export \`${name}\` of type ${expected}` : null;
+    if (kind !== "func") return `export \`${name}\` is a ${kind}, expected a function of type ${expected}`;
+    const type = shape?.exportTypes.get(name);
+    if (type && type !== expected) return `export \`${name}\` has type ${type}, expected ${expected}`;
+    return null;
+  };
+  const memoryKind = exported.get("memory");
+  if (memoryKind === undefined) found.push(violation("module.exports", "missing export `memory` (a memory)"));
+  else if (memoryKind !== "memory") {
+    found.push(violation("module.exports", `export \`memory\` is a ${memoryKind}, expected a memory`));
+  }
+  for (const name of ["handle_zerobuf", "malloc"]) {
+    const problem = functionProblem(name, "(i32) -> i32", true);
+    if (problem) found.push(violation("module.exports", problem));
+  }
+  for (const name of ["gomode_abi_version", "gomode_abi_features"]) {
+    const problem = functionProblem(name, "() -> i32", false);
+    if (problem) found.push(violation("module.declarations", problem));
+  }
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.module !== WASI || imp.kind !== "function" || !GOMODE_WASI.has(imp.name)) {
+      found.push(violation(
+        "gomode.imports",
+        `import \`${imp.module}::${imp.name}\` (${KINDS[imp.kind] ?? imp.kind}) is not one of the 25 WASI functions ` +
+          "GoMode's Worker provides, so its `WebAssembly.instantiate` rejects the module",
+      ));
+    }
+  }
+  const start = functionProblem("_start", "() -> ()", true);
+  if (start) {
+    found.push(violation(
+      "gomode.start",
+      `${start}: GoMode's Worker initializes a guest by calling \`_start\` and nothing else`,
+    ));
+  }
+  return found[0] ?? null;
 }
 
-try {
-  main();
-} catch (err) {
-  process.stderr.write(`worker-host: ${err.stack ?? err}\n`);
-  process.exit(1);
+// Compiled modules by path, size and modification time: `{ module, problem }` promises.
+const modules = new Map();
+
+async function loadModule(path, wasmBase64) {
+  const info = await stat(path);
+  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${wasmBase64 ? "translated" : "binary"}`;
+  let entry = modules.get(key);
+  if (!entry) {
+    entry = compile(path, wasmBase64);
+    modules.set(key, entry);
+    // A read error is not cached, so a file that appears later can be opened.
+    entry.catch(() => modules.delete(key));
+    if (modules.size > MODULE_CACHE_SIZE) modules.delete(modules.keys().next().value);
+  }
+  return entry;
 }
+
+async function compile(path, wasmBase64) {
+  const bytes = wasmBase64 ? new Uint8Array(Buffer.from(wasmBase64, "base64")) : new Uint8Array(await readFile(path));
+  let module;
+  try {
+    module = await WebAssembly.compile(bytes);
+  } catch (err) {
+    return { module: null, problem: violation("module.wasm", `not WebAssembly that V8 compiles: ${messageOf(err)}`) };
+  }
+  return { module, problem: shapeProblem(module, bytes) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request, as GoMode's Worker passes it on
+// ---------------------------------------------------------------------------------------------
+
+class BadRequest extends Error {}
+
+// Normalizes a request with Node's Fetch classes exactly as a Worker receives it, and returns
+// the four slot texts GoMode writes, as UTF-8: `request.method`, the path and query of
+// `request.url`, `await request.text()` for a method exactly POST, PUT or PATCH (else empty), and
+// one `name: value\n` line per `request.headers.forEach` pair.
+async function slotTexts({ method, target, headers, body_base64: bodyBase64 }) {
+  if (typeof method !== "string" || typeof target !== "string") throw new BadRequest("the method and target must be strings");
+  if (!target.startsWith("/")) throw new BadRequest(`the target ${JSON.stringify(target)} does not start with \`/\``);
+  const body = bodyBase64 ? new Uint8Array(Buffer.from(bodyBase64, "base64")) : new Uint8Array(0);
+  // Fetch refuses a body for GET and HEAD (in any case); any other method may carry one.
+  const upper = method.toUpperCase();
+  const init = { method, headers: headers ?? [] };
+  if (upper !== "GET" && upper !== "HEAD" && body.length > 0) init.body = body;
+  let request;
+  try {
+    request = new Request(`http://localhost${target}`, init);
+  } catch (err) {
+    throw new BadRequest(messageOf(err));
+  }
+  const url = request.url;
+  if (new URL(url).host !== "localhost") throw new BadRequest(`${JSON.stringify(target)} changes the URL's host`);
+  // The path and query from the first `/` after `//`, as GoMode's `extractPathAndQuery` takes
+  // them; an HTTP request never carries a fragment, so it is dropped.
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  const hash = url.indexOf("#", pathStart);
+  const path = pathStart === -1 ? "/" : url.slice(pathStart, hash === -1 ? undefined : hash);
+  const normalized = request.method;
+  const text = normalized === "POST" || normalized === "PUT" || normalized === "PATCH" ? await request.text() : "";
+  let lines = "";
+  request.headers.forEach((value, name) => {
+    lines += `${name}: ${value}\n`;
+  });
+  return [normalized, path, text, lines].map((s) => encoder.encode(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The instance's thread
+// ---------------------------------------------------------------------------------------------
+
+// The code of an instance's Worker thread: GoMode's WASI, init, the request writer, the call and
+// the response reader. It runs as the source text of this function, so it uses nothing from the
+// enclosing module.
+async function workerMain() {
+  const { parentPort } = await import("node:worker_threads");
+  const SCRATCH = 10 * 16 + 8192;
+  const OUTPUT_LIMIT = 64 * 1024;
+  const ESUCCESS = 0;
+  const EBADF = 8;
+  const ENOENT = 44;
+  const hex = (n) => `0x${n.toString(16)}`;
+  const a4 = (n) => Math.ceil(n / 4) * 4;
+  const messageOf = (err) => (err instanceof Error ? err.message : String(err));
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const lossy = new TextDecoder();
+
+  // What `proc_exit` throws: GoMode's `Error("exit code: N")`, marked so init can tell it.
+  class ProcExit extends Error {
+    constructor(code) {
+      super(`exit code: ${code}`);
+      this.code = code;
+    }
+  }
+
+  // What the guest wrote to fd 2 since the last take, at most OUTPUT_LIMIT bytes of it.
+  const stderr = { chunks: [], kept: 0, dropped: 0 };
+  const capture = (bytes) => {
+    const keep = Math.min(bytes.length, OUTPUT_LIMIT - stderr.kept);
+    if (keep > 0) stderr.chunks.push(bytes.slice(0, keep));
+    stderr.kept += keep;
+    stderr.dropped += bytes.length - keep;
+  };
+  const takeStderr = () => {
+    let text = lossy.decode(Buffer.concat(stderr.chunks));
+    if (stderr.dropped > 0) text += `\n[${stderr.dropped} more bytes not kept]`;
+    stderr.chunks = [];
+    stderr.kept = 0;
+    stderr.dropped = 0;
+    return text;
+  };
+
+  // GoMode's 25 WASI functions over `getMemory()`, simplified as the file header says.
+  function wasi(getMemory) {
+    const view = () => new DataView(getMemory().buffer);
+    const u8 = () => new Uint8Array(getMemory().buffer);
+    const zeroPair = (a, b) => {
+      const v = view();
+      v.setUint32(a, 0, true);
+      v.setUint32(b, 0, true);
+      return ESUCCESS;
+    };
+    return {
+      args_get: () => ESUCCESS,
+      args_sizes_get: zeroPair,
+      environ_get: () => ESUCCESS,
+      environ_sizes_get: zeroPair,
+      clock_time_get: (_id, _precision, out) => {
+        view().setBigUint64(out, BigInt(Date.now()) * 1000000n, true);
+        return ESUCCESS;
+      },
+      fd_write: (fd, iovs, iovsLen, nwritten) => {
+        if (fd !== 1 && fd !== 2) return EBADF;
+        const v = view();
+        let written = 0;
+        for (let i = 0; i < iovsLen; i++) {
+          const ptr = v.getUint32(iovs + i * 8, true);
+          const len = v.getUint32(iovs + i * 8 + 4, true);
+          if (fd === 2) capture(new Uint8Array(getMemory().buffer, ptr, len));
+          written += len;
+        }
+        v.setUint32(nwritten, written, true);
+        return ESUCCESS;
+      },
+      fd_read: (fd, _iovs, _iovsLen, nread) => {
+        if (fd !== 0) return EBADF;
+        view().setUint32(nread, 0, true);
+        return ESUCCESS;
+      },
+      fd_seek: () => EBADF,
+      fd_close: () => ESUCCESS,
+      fd_fdstat_get: (fd, out) => {
+        u8().fill(0, out, out + 24);
+        if (fd > 2) return EBADF;
+        const v = view();
+        v.setUint8(out, 2);
+        v.setBigUint64(out + 8, 0x1ffn, true);
+        v.setBigUint64(out + 16, 0x1ffn, true);
+        return ESUCCESS;
+      },
+      fd_fdstat_set_flags: () => ESUCCESS,
+      fd_prestat_get: () => EBADF,
+      fd_prestat_dir_name: () => EBADF,
+      path_open: () => ENOENT,
+      path_filestat_get: () => ENOENT,
+      fd_filestat_get: (fd, out) => {
+        u8().fill(0, out, out + 64);
+        if (fd > 2) return EBADF;
+        const v = view();
+        v.setUint8(out + 16, 2);
+        v.setBigUint64(out + 24, 1n, true);
+        return ESUCCESS;
+      },
+      fd_readdir: () => EBADF,
+      path_create_directory: () => ENOENT,
+      path_remove_directory: () => ENOENT,
+      path_unlink_file: () => ENOENT,
+      path_rename: () => ENOENT,
+      poll_oneoff: (_in, _out, _nsubscriptions, nevents) => {
+        view().setUint32(nevents, 0, true);
+        return ESUCCESS;
+      },
+      proc_exit: (code) => {
+        throw new ProcExit(code);
+      },
+      random_get: (ptr, len) => {
+        crypto.getRandomValues(new Uint8Array(getMemory().buffer, ptr, len));
+        return ESUCCESS;
+      },
+      sched_yield: () => ESUCCESS,
+    };
+  }
+
+  // The live instance: `{ exports, memory, scratch, features, limit }`, or null.
+  let live = null;
+  // The most memory any instance of this thread has had, so the pool can retire the thread.
+  let peak = 0;
+  const note = (memory) => {
+    peak = Math.max(peak, memory.buffer.byteLength);
+  };
+  const overLimit = (memory, limit) => memory.buffer.byteLength > limit;
+  const memoryRule = (memory, limit, when) =>
+    violation(
+      "call.memory",
+      `linear memory grew to ${memory.buffer.byteLength} bytes ${when}, over the host's limit of ${limit} bytes ` +
+        "(V8 cannot refuse the growth, so the host checks after the call)",
+    );
+  function violation(rule, message) {
+    return { rule, message };
+  }
+  const failed = (error) => {
+    live = null;
+    return { error, dropped: true };
+  };
+
+  function start({ module, limit }) {
+    live = null;
+    takeStderr();
+    let memory = null;
+    let instance;
+    try {
+      instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi(() => memory) });
+    } catch (err) {
+      return failed(violation("init.start", `instantiating the module failed: ${messageOf(err)}`));
+    }
+    const exports = instance.exports;
+    memory = exports.memory;
+    note(memory);
+    try {
+      exports._start();
+    } catch (err) {
+      note(memory);
+      if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `_start`"));
+      if (!(err instanceof ProcExit && err.code === 0)) {
+        const why = err instanceof ProcExit ? `init called proc_exit(${err.code}); only 0 counts as success` : `\`_start\` threw: ${messageOf(err)}`;
+        return failed(violation("init.start", why));
+      }
+    }
+    note(memory);
+    if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `_start`"));
+    let features = null;
+    if (typeof exports.gomode_abi_features === "function") {
+      try {
+        features = exports.gomode_abi_features() | 0;
+      } catch (err) {
+        return failed(violation("module.declarations", `calling a \`gomode_abi_*\` export failed: ${messageOf(err)}`));
+      }
+    }
+    let ptr;
+    try {
+      ptr = exports.malloc(SCRATCH) >>> 0;
+    } catch (err) {
+      note(memory);
+      if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `malloc`"));
+      if (err instanceof ProcExit) {
+        return failed(violation("call.exit", `called proc_exit(${err.code}) while serving; exit is only allowed during init`));
+      }
+      return failed(violation("init.malloc", `malloc(${SCRATCH}) threw: ${messageOf(err)}`));
+    }
+    note(memory);
+    if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `malloc`"));
+    const memoryLen = memory.buffer.byteLength;
+    let problem = null;
+    if (ptr === 0) problem = `malloc(${SCRATCH}) returned null`;
+    else if (ptr % 8 !== 0) problem = `malloc(${SCRATCH}) returned ${hex(ptr)}, which is not 8-byte aligned`;
+    else if (ptr + SCRATCH > memoryLen) {
+      problem = `malloc(${SCRATCH}) returned ${hex(ptr)}, but the region ends past the ${memoryLen}-byte memory`;
+    }
+    if (problem) return failed(violation("init.malloc", problem));
+    live = { exports, memory, scratch: ptr, features, limit };
+    // Init output is not part of any request; it is dropped once init succeeded.
+    takeStderr();
+    return { ok: true };
+  }
+
+  // Writes the six request slots and their payloads at the scratch, exactly as GoMode lays
+  // them out, but with every slot byte and pad zeroed (slots 4 and 5 are all zero).
+  function writeRequest(texts) {
+    const size = 96 + texts.reduce((sum, t) => sum + a4(4 + t.length), 0);
+    const block = new Uint8Array(size);
+    const view = new DataView(block.buffer);
+    let next = 96;
+    texts.forEach((text, i) => {
+      block[i * 16] = 4;
+      view.setUint32(i * 16 + 4, live.scratch + next, true);
+      view.setUint32(next, text.length, true);
+      block.set(text, next + 4);
+      next = a4(next + 4 + text.length);
+    });
+    const memory = new Uint8Array(live.memory.buffer);
+    if (live.scratch + size > memory.length) return false;
+    memory.set(block, live.scratch);
+    return true;
+  }
+
+  function call({ texts }) {
+    if (!live) return { internal: "a call reached a thread without a live instance" };
+    takeStderr();
+    const { memory, limit } = live;
+    if (!writeRequest(texts)) {
+      return failed(violation("init.malloc", "the scratch area is no longer inside memory"));
+    }
+    let base = 0;
+    let thrown = null;
+    try {
+      base = live.exports.handle_zerobuf(live.scratch) >>> 0;
+    } catch (err) {
+      thrown = err;
+    }
+    note(memory);
+    if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during the call"));
+    if (thrown !== null) {
+      // GoMode's answer to any throw from `handle_zerobuf`; the instance is kept.
+      const message = messageOf(thrown);
+      return {
+        response: {
+          status: 500,
+          content_type: "text/plain; charset=utf-8",
+          headers: [],
+          body_base64: Buffer.from(`panic: ${message}`).toString("base64"),
+          body_tag: "string",
+          panic: message,
+        },
+      };
+    }
+    return readResponse(new Uint8Array(memory.buffer), base, live.features);
+  }
+
+  // Reads the `[len u32][bytes]` payload that the slot at `slot` points to, whatever its tag,
+  // as GoMode does; a string when it lies outside memory.
+  function payload(mem, view, slot) {
+    const ptr = view.getUint32(slot + 4, true);
+    if (ptr + 4 > mem.length) return `string header of 4 bytes at ${hex(ptr)} lies outside memory (${mem.length} bytes)`;
+    const len = view.getUint32(ptr, true);
+    if (ptr + 4 + len > mem.length) {
+      return `string data of ${len} bytes at ${hex(ptr + 4)} lies outside memory (${mem.length} bytes)`;
+    }
+    return mem.slice(ptr + 4, ptr + 4 + len);
+  }
+
+  const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+  // Reads the response as GoMode's `readRawResponse` and `toResponse` do, naming the rule
+  // wherever GoMode would throw or misread (ABI.md §11, "Responses").
+  function readResponse(mem, base, features) {
+    const view = new DataView(mem.buffer);
+    const end = base + 48;
+    const bad = (rule, message) => ({ error: violation(rule, message) });
+    if (end > mem.length) {
+      return bad("response.pointer", `the response at ${hex(base)} needs 3 slots up to ${hex(end)}, but memory is ${mem.length} bytes`);
+    }
+    const tag = (i) => mem[base + i * 16];
+    const wrong = (rule, what, i, expected) =>
+      bad(rule, `slot ${i} (${what}) has tag ${tag(i)}; expected ${expected} (GoMode's Worker reads it without looking at the tag, and misreads it)`);
+    if (tag(0) !== 2) return wrong("response.status", "status", 0, "tag 2 (i32)");
+    const status = view.getInt32(base + 4, true);
+    if (status === -1) return { fetch: true };
+    if (status < 200 || status > 599) {
+      return bad(
+        "response.status",
+        `status ${status} is outside 200..=599: GoMode's \`new Response\` throws a RangeError and the Worker fails the request (error 1101)`,
+      );
+    }
+    if (tag(1) !== 4) return wrong("response.content_type", "content type", 1, "tag 4 (string)");
+    const typeBytes = payload(mem, view, base + 16);
+    if (typeof typeBytes === "string") return bad("response.bounds", typeBytes);
+    const contentType = lossy.decode(typeBytes).replace(HTTP_WHITESPACE, "");
+    try {
+      new Headers().set("content-type", contentType);
+    } catch (err) {
+      return bad(
+        "response.content_type",
+        `the content type ${JSON.stringify(contentType)} is not a header value (${messageOf(err)}), so GoMode's \`headers.set\` throws`,
+      );
+    }
+    const bodyTag = tag(2);
+    if (bodyTag !== 4 && bodyTag !== 8) return wrong("response.body", "body", 2, "tag 4 (string) or 8 (bytes)");
+    let body = payload(mem, view, base + 32);
+    if (typeof body === "string") return bad("response.bounds", body);
+    if (status === 204 || status === 205 || status === 304) body = new Uint8Array(0);
+    let text = bodyTag === 4;
+    if (text) {
+      try {
+        strict.decode(body);
+      } catch {
+        text = false;
+      }
+    }
+
+    const headers = [];
+    if (end + 16 <= mem.length && tag(3) === 4) {
+      const stray = (message) => bad("gomode.headers", message);
+      if (features !== null && (features & 1) === 0) {
+        return stray(
+          `the byte after the three response slots is 4, so GoMode serves slot 3 as headers, but the guest declares ` +
+            `features ${hex(features >>> 0)} without bit 0 (response headers): a stray slot`,
+        );
+      }
+      const raw = payload(mem, view, base + 48);
+      if (typeof raw === "string") return stray(`slot 3: ${raw}`);
+      try {
+        strict.decode(raw);
+      } catch {
+        return stray("slot 3 is not UTF-8, so it cannot be header lines");
+      }
+      // GoMode's parser: split on "\n"; a line counts when ": " follows at least one character;
+      // the name is lower-cased; `content-type` is skipped; `headers.append` trims the value and
+      // throws on a bad name or value.
+      for (const line of lossy.decode(raw).split("\n")) {
+        const at = line.indexOf(": ");
+        if (at <= 0) continue;
+        const name = line.slice(0, at).toLowerCase();
+        if (name === "content-type") continue;
+        const value = line.slice(at + 2);
+        const check = new Headers();
+        try {
+          check.append(name, value);
+        } catch (err) {
+          return stray(`header line ${JSON.stringify(line)}: ${messageOf(err)}, so GoMode's \`headers.append\` throws`);
+        }
+        headers.push([name, value.replace(HTTP_WHITESPACE, "")]);
+      }
+    }
+    return {
+      response: {
+        status,
+        content_type: contentType,
+        headers,
+        body_base64: Buffer.from(body).toString("base64"),
+        body_tag: text ? "string" : "bytes",
+        panic: null,
+      },
+    };
+  }
+
+  const handlers = {
+    start,
+    call,
+    drop: () => {
+      live = null;
+      return { ok: true };
+    },
+  };
+
+  parentPort.on("message", (message) => {
+    let reply;
+    try {
+      reply = handlers[message.op](message);
+    } catch (err) {
+      live = null;
+      reply = { internal: `worker-host's instance thread failed: ${err?.stack ?? err}`, dropped: true };
+    }
+    if (live) note(live.memory);
+    reply.memory = live ? live.memory.buffer.byteLength : null;
+    reply.peak = peak;
+    reply.stderr = takeStderr();
+    parentPort.postMessage(reply);
+  });
+  parentPort.postMessage({ ready: true });
+}
+
+const WORKER_SOURCE = `(${workerMain.toString()})();`;
+
+// One instance thread, with at most one request in flight.
+class Thread {
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.dead = false;
+    this.pending = null;
+    this.peak = 0;
+    this.ready = new Promise((resolve) => {
+      this.pending = resolve;
+    });
+    this.worker.on("message", (message) => {
+      const pending = this.pending;
+      this.pending = null;
+      if (typeof message.peak === "number") this.peak = message.peak;
+      pending?.(message);
+    });
+    this.worker.on("error", (err) => this.fail(`the instance thread threw: ${err?.stack ?? err}`));
+    this.worker.on("exit", (code) => this.fail(`the instance thread exited with code ${code}`));
+  }
+
+  fail(why) {
+    this.dead = true;
+    const pending = this.pending;
+    this.pending = null;
+    pending?.({ internal: why, dropped: true });
+  }
+
+  // Sends one message and waits for its reply, or for `timeoutMs` (when positive), after which
+  // the thread is terminated and `{ timeout: true }` is the reply.
+  async request(message, timeoutMs, transfer = []) {
+    await this.ready;
+    if (this.dead) return { internal: "the instance thread is gone", dropped: true };
+    return new Promise((resolve) => {
+      let timer = null;
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.pending = null;
+          this.kill();
+          resolve({ timeout: true });
+        }, timeoutMs);
+      }
+      this.pending = (reply) => {
+        if (timer) clearTimeout(timer);
+        resolve(reply);
+      };
+      this.worker.postMessage(message, transfer);
+    });
+  }
+
+  kill() {
+    this.dead = true;
+    this.worker.terminate().catch(() => {});
+  }
+}
+
+// Idle threads, reused by the next handle that needs one.
+const idle = [];
+
+function takeThread() {
+  while (idle.length > 0) {
+    const thread = idle.pop();
+    if (!thread.dead) return thread;
+  }
+  return new Thread();
+}
+
+async function giveThread(thread) {
+  if (thread.dead) return;
+  if (thread.peak > POOL_MEMORY_CEILING || idle.length >= POOL_SIZE) {
+    thread.kill();
+    return;
+  }
+  const reply = await thread.request({ op: "drop" }, 0);
+  if (reply.ok && !thread.dead) idle.push(thread);
+  else thread.kill();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handles and the protocol
+// ---------------------------------------------------------------------------------------------
+
+// One opened guest: its compiled module, its limits and its live instance, if any.
+class Handle {
+  constructor(name, memoryLimit, deadlineMs) {
+    // The compiled module and its shape problem, once loaded; or the reply for a file that
+    // cannot be read.
+    this.entry = null;
+    this.unreadable = null;
+    this.name = name;
+    this.memoryLimit = memoryLimit;
+    this.deadlineMs = deadlineMs;
+    this.thread = null;
+    this.live = false;
+    this.instances = 0;
+    this.memory = null;
+    // The handle's operations run one after another, in the order they arrived.
+    this.queue = Promise.resolve();
+  }
+
+  // Runs `work` after every earlier operation on this handle.
+  run(work) {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  // The instance is gone: after a rule that drops it, a deadline or a thread failure. Its
+  // thread goes too when asked, or when it has held a large memory, which is freed with it.
+  lose(threadToo) {
+    this.live = false;
+    this.memory = null;
+    if ((threadToo || this.thread?.peak > POOL_MEMORY_CEILING) && this.thread) {
+      this.thread.kill();
+      this.thread = null;
+    }
+  }
+
+  // Turns a thread's failure reply into a protocol reply, or returns null for a normal one.
+  trouble(reply, what) {
+    if (reply.timeout) {
+      this.lose(true);
+      const message = `${what} did not return within the ${this.deadlineMs} ms deadline; the instance's thread was terminated`;
+      return { error: { rule: "call.deadline", message, stderr: "" } };
+    }
+    if (reply.internal) {
+      this.lose(true);
+      return { host_error: reply.internal, kind: "other" };
+    }
+    return null;
+  }
+
+  state() {
+    return { memory: this.live ? this.memory : null, instances: this.instances };
+  }
+
+  // Creates and initializes an instance when there is none; returns an error reply or null.
+  async ensureLive() {
+    if (this.unreadable) return this.unreadable;
+    if (this.entry.problem) return { error: { ...this.entry.problem, stderr: "" } };
+    if (this.live) return null;
+    this.instances += 1;
+    this.thread ??= takeThread();
+    const reply = await this.thread.request({ op: "start", module: this.entry.module, limit: this.memoryLimit }, this.deadlineMs);
+    const trouble = this.trouble(reply, "init (`_start`, then `malloc`)");
+    if (trouble) return trouble;
+    if (reply.error) {
+      this.lose(false);
+      return { error: { ...reply.error, stderr: reply.stderr } };
+    }
+    this.live = true;
+    this.memory = reply.memory;
+    return null;
+  }
+
+  async start() {
+    const failed = await this.ensureLive();
+    return failed ?? { ok: true };
+  }
+
+  async call(request) {
+    const failed = await this.ensureLive();
+    if (failed) return failed;
+    let texts;
+    try {
+      texts = await slotTexts(request);
+    } catch (err) {
+      if (err instanceof BadRequest) return { host_error: err.message, kind: "bad_request" };
+      throw err;
+    }
+    const [m, p, b, h] = texts.map((t) => t.length);
+    const written = 96 + a4(4 + m) + a4(4 + p) + a4(4 + b) + 4 + h;
+    if (written > SCRATCH) {
+      const message =
+        `the request needs ${written} bytes of request slots and payloads, but GoMode's Worker has a fixed request ` +
+        `scratch of ${SCRATCH} bytes (8,352); on GoMode it would overwrite ${written - SCRATCH} bytes of guest memory ` +
+        "past the scratch";
+      return { error: { rule: "gomode.scratch", message, stderr: "" } };
+    }
+    const reply = await this.thread.request({ op: "call", texts }, this.deadlineMs, texts.map((t) => t.buffer));
+    const trouble = this.trouble(reply, "`handle_zerobuf`");
+    if (trouble) return trouble;
+    if (reply.dropped) this.lose(false);
+    else this.memory = reply.memory;
+    if (reply.fetch) {
+      return { host_error: "the guest answered status -1, which asks for an outbound fetch", kind: "fetch_not_offered" };
+    }
+    if (reply.error) return { error: { ...reply.error, stderr: reply.stderr } };
+    return { response: { ...reply.response, stderr: reply.stderr } };
+  }
+
+  async close() {
+    const thread = this.thread;
+    this.thread = null;
+    this.live = false;
+    if (thread) await giveThread(thread);
+    return { ok: true };
+  }
+}
+
+const handles = new Map();
+let nextHandle = 1;
+
+// Opens a guest. The handle exists at once, so a client may send requests for it before the
+// reply arrives; they wait for the module, and fail as `open` does when it cannot be read.
+async function open({ path, name, memory_limit: memoryLimit, deadline_ms: deadlineMs, wasm_base64: wasmBase64 }) {
+  if (typeof path !== "string") return { host_error: "`open` needs a `path`", kind: "other" };
+  const id = nextHandle++;
+  const limit = Number.isFinite(memoryLimit) ? memoryLimit : DEFAULT_MEMORY_LIMIT;
+  const deadline = Number.isFinite(deadlineMs) ? deadlineMs : DEFAULT_DEADLINE_MS;
+  const handle = new Handle(name ?? path, limit, deadline);
+  handles.set(id, handle);
+  const loaded = handle.run(async () => {
+    try {
+      handle.entry = await loadModule(path, wasmBase64);
+    } catch (err) {
+      handles.delete(id);
+      handle.unreadable = { host_error: `cannot read ${path}: ${messageOf(err)}`, kind: "read" };
+    }
+  });
+  await loaded;
+  return handle.unreadable ?? { handle: id };
+}
+
+async function dispatch(request) {
+  switch (request.op) {
+    case "ping":
+      return { ok: true, node: process.version };
+    case "open":
+      return open(request);
+    case "start":
+    case "call": {
+      const handle = handles.get(request.handle);
+      if (!handle) return { host_error: `no open handle ${request.handle}`, kind: "other" };
+      const body = await handle.run(() => handle[request.op](request));
+      return { ...body, ...handle.state() };
+    }
+    case "close": {
+      const handle = handles.get(request.handle);
+      if (!handle) return { host_error: `no open handle ${request.handle}`, kind: "other" };
+      handles.delete(request.handle);
+      return handle.run(() => handle.close());
+    }
+    default:
+      return { host_error: `unknown op ${JSON.stringify(request.op)}`, kind: "other" };
+  }
+}
+
+function reply(id, body) {
+  process.stdout.write(`${JSON.stringify({ id, ...body })}\n`);
+}
+
+// Requests still being served; when stdin closes, the process exits once they are answered.
+let inFlight = 0;
+let closing = false;
+
+async function serve(line) {
+  inFlight += 1;
+  try {
+    await answer(line);
+  } finally {
+    inFlight -= 1;
+    if (closing && inFlight === 0) process.exit(0);
+  }
+}
+
+async function answer(line) {
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch (err) {
+    reply(null, { host_error: `not a JSON request line: ${messageOf(err)}`, kind: "other" });
+    return;
+  }
+  try {
+    reply(request.id ?? null, await dispatch(request));
+  } catch (err) {
+    reply(request.id ?? null, { host_error: `worker-host failed: ${err?.stack ?? err}`, kind: "other" });
+  }
+}
+
+// Node warns about some methods (`patch`), which would only clutter stderr.
+process.removeAllListeners("warning");
+process.stdout.on("error", () => process.exit(0));
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on("line", (line) => {
+  if (line.trim() !== "") serve(line);
+});
+lines.on("close", () => {
+  closing = true;
+  if (inFlight === 0) process.exit(0);
+});

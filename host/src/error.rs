@@ -182,8 +182,9 @@ pub enum HostError {
         /// Why; it is part of the message, so it is not also a `source`.
         reason: std::io::Error,
     },
-    /// wasmtime could not be set up (a bad cache directory, no thread for the epoch ticker, …).
-    #[error("cannot start wasmtime: {0}")]
+    /// The engine could not be set up or failed: wasmtime (a bad cache directory, no thread for
+    /// the epoch ticker, …) or, for `check --engine v8`, the Node process.
+    #[error("engine failure: {0}")]
     Engine(String),
     /// The request cannot be laid out in any guest's memory under the host's limits.
     #[error(

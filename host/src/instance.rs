@@ -324,11 +324,14 @@ struct Exports {
 impl Exports {
     fn get(store: &mut Store<State>, instance: &Instance, profile: Profile) -> Result<Exports, Violation> {
         let shape = |message: String| Violation::new(Rule::ModuleExports, message);
-        let memory =
-            instance.get_memory(&mut *store, "memory").ok_or_else(|| shape("`memory` is not an exported memory".into()))?;
-        let handle =
-            typed(store, instance, "handle_zerobuf").map_err(shape)?.ok_or_else(|| shape("`handle_zerobuf` is not exported".into()))?;
-        let malloc = typed(store, instance, "malloc").map_err(shape)?.ok_or_else(|| shape("`malloc` is not exported".into()))?;
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or_else(|| shape("`memory` is not an exported memory".into()))?;
+        let handle = typed(store, instance, "handle_zerobuf")
+            .map_err(shape)?
+            .ok_or_else(|| shape("`handle_zerobuf` is not exported".into()))?;
+        let malloc =
+            typed(store, instance, "malloc").map_err(shape)?.ok_or_else(|| shape("`malloc` is not exported".into()))?;
         let init = match profile {
             // `_initialize` wins when both are exported; `_start` is then never called.
             Profile::Abi => match typed(store, instance, "_initialize").map_err(shape)? {

@@ -19,5 +19,7 @@ pub mod zerobuf;
 pub use error::{Error, GuestError, HostError, Rule, Violation};
 pub use profile::{GOMODE_SCRATCH, GOMODE_WASI, Profile};
 pub use request::Request;
-pub use response::{Body, Response, parse_gomode_header_lines, parse_header_lines, read_gomode_response, read_response};
+pub use response::{
+    Body, Response, parse_gomode_header_lines, parse_header_lines, read_gomode_response, read_response,
+};
 pub use runtime::{ABI_VERSION, Declared, FEATURE_RESPONSE_HEADERS, Guest, GuestModule, Host, HostConfig};

@@ -8,8 +8,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// Which host a guest runs under.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The portable ABI version 1 (ABI.md §1–10).
     Abi,
@@ -115,7 +118,8 @@ pub(crate) fn normalize_target(target: &str) -> Result<String, String> {
     if !target.starts_with('/') {
         return Err(format!("the target {target:?} does not start with `/`"));
     }
-    let url = url::Url::parse(&format!("http://localhost{target}")).map_err(|err| format!("{target:?} is not a URL path: {err}"))?;
+    let url = url::Url::parse(&format!("http://localhost{target}"))
+        .map_err(|err| format!("{target:?} is not a URL path: {err}"))?;
     if url.host_str() != Some("localhost") {
         return Err(format!("{target:?} changes the URL's host"));
     }

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::error::HostError;
 use crate::profile::{self, Profile};
+use crate::response::header_value_problem;
 use crate::zerobuf::{EncodeError, Encoder, SLOT_SIZE, Value};
 
 /// Request slots the host writes: method, path, body, headers, and two reserved nulls.
@@ -63,6 +64,17 @@ impl Request {
             },
             Profile::Gomode => {
                 let method = profile::fetch_method(&self.method);
+                if ["CONNECT", "TRACE", "TRACK"].iter().any(|m| m.eq_ignore_ascii_case(&method)) {
+                    return Err(bad(format!("the Fetch standard forbids the method {method}")));
+                }
+                for (name, value) in &self.headers {
+                    if name.is_empty() || !name.bytes().all(is_token_byte) {
+                        return Err(bad(format!("the header name {name:?} is not an HTTP token")));
+                    }
+                    if let Some(problem) = header_value_problem(value.trim_matches([' ', '\t'])) {
+                        return Err(bad(format!("the value of header {name:?} {problem}")));
+                    }
+                }
                 let body = if profile::sends_body(&method) {
                     let bytes = self.body.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&self.body);
                     String::from_utf8_lossy(bytes)
@@ -193,5 +205,9 @@ mod tests {
         assert_eq!(post.slot_texts(Profile::Abi).unwrap()[2], "\u{feff}A\u{fffd}B");
         assert!(Request::new("GET", "json").slot_texts(Profile::Gomode).is_err());
         assert!(Request::new("GE T", "/").slot_texts(Profile::Abi).is_err());
+        assert!(Request::new("trace", "/").slot_texts(Profile::Gomode).is_err());
+        let mut wide = Request::new("GET", "/");
+        wide.headers = vec![("x-a".into(), "\u{100}".into())];
+        assert!(wide.slot_texts(Profile::Gomode).is_err() && wide.slot_texts(Profile::Abi).is_ok());
     }
 }

@@ -191,7 +191,9 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
     if tag(1) != Tag::String as u8 {
         return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
     }
+    // GoMode decodes with a default `TextDecoder`: lossily, and without a leading byte order mark.
     let content_type = String::from_utf8_lossy(zerobuf::read_payload(memory, slot(1)).map_err(bounds)?);
+    let content_type = content_type.strip_prefix('\u{feff}').unwrap_or(&content_type);
     let content_type = content_type.trim_matches(HTTP_WHITESPACE).to_owned();
     if let Some(problem) = header_value_problem(&content_type) {
         return Err(Violation::new(
@@ -224,7 +226,7 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
         let text = zerobuf::read_payload(memory, slot(3)).map_err(|err| stray(format!("slot 3: {err}")))?;
         let text = std::str::from_utf8(text)
             .map_err(|err| stray(format!("slot 3 is not UTF-8 ({err}), so it cannot be header lines")))?;
-        headers = parse_gomode_header_lines(text).map_err(stray)?;
+        headers = parse_gomode_header_lines(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(stray)?;
     }
     Ok(Some(Response {
         status: status as u16,
@@ -241,7 +243,7 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
 const HTTP_WHITESPACE: [char; 4] = [' ', '\t', '\r', '\n'];
 
 /// Why the Fetch `Headers` object refuses `value` (already trimmed), if it does.
-fn header_value_problem(value: &str) -> Option<&'static str> {
+pub(crate) fn header_value_problem(value: &str) -> Option<&'static str> {
     if value.contains(['\0', '\r', '\n']) {
         Some("holds NUL, CR or LF")
     } else if value.chars().any(|c| u32::from(c) > 0xff) {
@@ -265,7 +267,9 @@ pub fn parse_gomode_header_lines(text: &str) -> Result<Vec<(String, String)>, St
         }
         let value = line[at + 2..].trim_matches(HTTP_WHITESPACE);
         if !name.bytes().all(is_token_byte) {
-            return Err(format!("header line {line:?}: the name {name:?} is not an HTTP token, so GoMode's `headers.append` throws"));
+            return Err(format!(
+                "header line {line:?}: the name {name:?} is not an HTTP token, so GoMode's `headers.append` throws"
+            ));
         }
         if let Some(problem) = header_value_problem(value) {
             return Err(format!("header line {line:?}: the value {problem}, so GoMode's `headers.append` throws"));

@@ -80,7 +80,7 @@ pub struct Host {
 impl Host {
     /// Creates the engine and starts the epoch ticker that enforces deadlines.
     pub fn new(config: HostConfig) -> Result<Host, HostError> {
-        let engine_error = |err: wasmtime::Error| HostError::Engine(format!("{err:#}"));
+        let engine_error = |err: wasmtime::Error| HostError::Engine(format!("cannot start wasmtime: {err:#}"));
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
         if let Some(dir) = &config.cache_dir {
@@ -146,6 +146,11 @@ impl GuestModule {
     /// The guest's name, used in every error.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The configuration of the host that loaded it: its profile and limits.
+    pub fn host_config(&self) -> &HostConfig {
+        &self.shared.config
     }
 
     /// What static inspection found in the module.

@@ -86,8 +86,7 @@ fn a_trap_answers_500_and_the_same_instance_serves_on() {
 
 #[test]
 fn only_start_initializes_and_it_is_required() {
-    let initialize_only =
-        source(r#"(func (export "_initialize") (global.set $count (i32.const 0)))"#, false);
+    let initialize_only = source(r#"(func (export "_initialize") (global.set $count (i32.const 0)))"#, false);
     let error = host(Profile::Gomode).load_bytes("reactor", initialize_only.as_bytes()).unwrap_err();
     assert_eq!(error.rule(), Rule::GomodeStart);
     assert!(error.to_string().contains("`_start`"), "{error}");

@@ -2,7 +2,10 @@
 //!
 //! This is the tool a guest author uses before deploying: `call` sends one request like curl
 //! would, `inspect` shows what the module imports, exports and declares, and `check` runs the
-//! whole conformance corpus against any `.wasm` and says exactly which rule it breaks.
+//! whole conformance corpus against any `.wasm` and says exactly which rule it breaks. Every
+//! command runs a guest under a profile (conformance/ABI.md): `gomode`, GoMode's Worker as
+//! deployed, by default, or `abi`, the portable ABI; `check` runs both unless told one, and
+//! `check --engine v8` runs the `gomode` corpus on Node's V8 through the model of GoMode's glue.
 //!
 //! The corpus is built into the binary (`build.rs`), so an installed `gomode-host` needs no
 //! checkout; `check --corpus DIR` reads another one. The exit code is 0 when the guest kept the
@@ -19,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use conformance::{CaseFile, Corpus, Mode, Outcome, Report, Status};
-use host::{Error, GuestError, Host, HostConfig, Request, inspect};
+use host::{Declared, Error, GuestError, Host, HostConfig, Profile, Request, inspect};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
@@ -49,9 +52,10 @@ struct Limits {
     /// Seconds one call may run before it is interrupted.
     #[arg(long, default_value_t = 5.0)]
     deadline: f64,
-    /// The most linear memory the guest may use, in MiB.
-    #[arg(long, default_value_t = 1024)]
-    memory_limit_mib: usize,
+    /// The most linear memory the guest may use, in MiB [default: 128 under gomode, the memory
+    /// of a Workers isolate; 1024 under abi].
+    #[arg(long)]
+    memory_limit_mib: Option<usize>,
     /// Compile every time instead of using the on-disk cache of compiled modules.
     #[arg(long)]
     no_cache: bool,
@@ -81,6 +85,9 @@ struct CallArgs {
     /// Sends the request this many times to the same instance and prints every response.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    /// The host to run as: `gomode` (GoMode's Worker as deployed) or `abi` (the portable ABI).
+    #[arg(long, default_value = "gomode")]
+    profile: Profile,
     #[command(flatten)]
     limits: Limits,
 }
@@ -112,6 +119,13 @@ struct CheckArgs {
     /// Runs only the cases whose ID (`area::name`) contains this text.
     #[arg(long)]
     case: Option<String>,
+    /// Runs under this profile only; both by default.
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// The engine: `wasmtime`, or `v8` (Node's, through the model of GoMode's Worker glue,
+    /// under `gomode` only).
+    #[arg(long, default_value = "wasmtime", value_parser = ["wasmtime", "v8"])]
+    engine: String,
     #[command(flatten)]
     limits: Limits,
 }
@@ -132,16 +146,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn host(limits: &Limits) -> anyhow::Result<Host> {
-    let cache_dir = (!limits.no_cache).then(cache_dir).flatten();
-    let config = HostConfig {
+fn config(limits: &Limits, profile: Profile) -> anyhow::Result<HostConfig> {
+    let defaults = HostConfig::new(profile);
+    Ok(HostConfig {
         deadline: Duration::try_from_secs_f64(limits.deadline)
             .context("--deadline must be a positive number of seconds")?,
-        memory_limit: limits.memory_limit_mib << 20,
-        cache_dir,
-        ..HostConfig::default()
-    };
-    Ok(Host::new(config)?)
+        memory_limit: limits.memory_limit_mib.map_or(defaults.memory_limit, |mib| mib << 20),
+        cache_dir: (!limits.no_cache).then(cache_dir).flatten(),
+        ..defaults
+    })
+}
+
+fn host(limits: &Limits, profile: Profile) -> anyhow::Result<Host> {
+    Ok(Host::new(config(limits, profile)?)?)
 }
 
 /// `$GOMODE_CACHE_DIR`, else `$XDG_CACHE_HOME/gomode-host`, else `~/.cache/gomode-host`.
@@ -180,7 +197,7 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<_>>()?;
     let request = Request { method: args.method.clone(), path: args.path.clone(), headers, body };
-    let host = host(&args.limits)?;
+    let host = host(&args.limits, args.profile)?;
     let module = match host.load(&args.guest) {
         Ok(module) => module,
         Err(error) => return failed(error),
@@ -196,6 +213,9 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
             if !text.is_empty() {
                 eprintln!("--- guest {name} ---\n{}", text.trim_end());
             }
+        }
+        if let Some(panic) = &response.panic {
+            eprintln!("note: the guest broke {panic}; GoMode's Worker answers 500 and keeps the instance");
         }
         if args.json {
             writeln!(stdout, "{}", conformance::response_json(&response))?;
@@ -216,42 +236,62 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
 fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.guest).with_context(|| format!("cannot read {}", args.guest.display()))?;
     let binary = wat::parse_bytes(&bytes).context("not WebAssembly")?;
+    let name = guest_name(&args.guest);
     let info = match inspect::inspect(&binary) {
         Ok(info) => info,
-        Err(violation) => return Ok(guest_failed(&GuestError::new(&guest_name(&args.guest), violation))),
+        Err(violation) => return Ok(guest_failed(&GuestError::new(&name, violation))),
     };
-    let violations = info.violations();
-    // The declared ABI version and features are values, so reading them needs a running instance.
-    let declared = if violations.is_empty() {
-        let host = host(&args.limits)?;
-        host.load_bytes(&guest_name(&args.guest), &binary)
-            .and_then(|module| module.guest().start())
-            .map_err(|err| err.to_string())
-    } else {
-        Err("not started, because the module breaks a module rule".to_owned())
-    };
+    // Whether the module loads and starts under each profile; starting needs a running
+    // instance, which also reads the declared ABI version and features.
+    let profiles: Vec<(Profile, Result<Declared, String>)> = Profile::ALL
+        .into_iter()
+        .map(|profile| {
+            let started = match info.violations_under(profile).first() {
+                Some(violation) => Err(format!("does not load: {violation}")),
+                None => host(&args.limits, profile)?
+                    .load_bytes(&name, &binary)
+                    .and_then(|module| module.guest().start())
+                    .map_err(|err| format!("does not start: {err}")),
+            };
+            Ok((profile, started))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let declared = profiles.iter().find(|(p, _)| *p == Profile::Abi).and_then(|(_, d)| d.as_ref().ok());
     if args.json {
         let mut value = serde_json::to_value(&info)?;
-        value["declared"] = match &declared {
-            Ok(d) => {
+        value["declared"] = match declared {
+            Some(d) => {
                 serde_json::json!({"version": d.version, "features": d.features, "response_headers": d.response_headers()})
             }
-            Err(err) => serde_json::json!({"error": err}),
+            None => serde_json::Value::Null,
         };
+        for (profile, started) in &profiles {
+            value["profiles"][profile.name()] = match started {
+                Ok(_) => serde_json::json!({"loads": true}),
+                Err(err) => serde_json::json!({"loads": false, "error": err}),
+            };
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{info}");
-        match &declared {
-            Ok(d) => println!(
-                "ABI declared at run time: version {}, features {:#x} (response headers: {})",
+        match declared {
+            Some(d) => println!(
+                "\nABI declared at run time: version {}, features {:#x} (response headers: {})",
                 d.version,
                 d.features,
                 if d.response_headers() { "yes" } else { "no" }
             ),
-            Err(err) => println!("ABI declared at run time: unknown, {err}"),
+            None => println!("\nABI declared at run time: unknown, the module does not start under `abi`"),
+        }
+        println!("\nProfiles:");
+        for (profile, started) in &profiles {
+            match started {
+                Ok(_) => println!("  {profile}: loads and starts"),
+                Err(err) => println!("  {profile}: {}", err.replace('\n', "\n    ")),
+            }
         }
     }
-    Ok(if violations.is_empty() && declared.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if profiles.iter().all(|(_, started)| started.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn guest_name(path: &Path) -> String {
@@ -260,6 +300,13 @@ fn guest_name(path: &Path) -> String {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mode = Mode::from_name(&args.mode).expect("clap checked the mode");
+    let v8 = args.engine == "v8";
+    let profiles = match (args.profile, v8) {
+        (Some(Profile::Abi), true) => anyhow::bail!("--engine v8 runs the `gomode` profile only"),
+        (Some(profile), _) => vec![profile],
+        (None, true) => vec![Profile::Gomode],
+        (None, false) => Profile::ALL.to_vec(),
+    };
     let (corpus, source) = match &args.corpus {
         Some(dir) => (Corpus::load(dir)?, dir.display().to_string()),
         None => {
@@ -267,34 +314,86 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             (Corpus::from_files(files)?, "the corpus built into gomode-host".to_owned())
         }
     };
-    let host = host(&args.limits)?;
-    let module = match host.load(&args.guest) {
-        Ok(module) => module,
-        Err(error) => return failed(error),
+    let name = guest_name(&args.guest);
+    let engine = if v8 {
+        let node = conformance::v8::V8::spawn().context("--engine v8 needs Node.js (`node` on PATH)")?;
+        Engine::V8(node)
+    } else {
+        Engine::Wasmtime
     };
-    let entries: Vec<_> = corpus
-        .entries
-        .iter()
-        .filter(|e| e.applies_to(mode))
-        .filter(|e| args.case.as_ref().is_none_or(|filter| e.id().contains(filter.as_str())))
-        .collect();
-    println!("checking {} ({} mode) against {} cases from {}", module.name(), mode.name(), entries.len(), source);
+    let mut outcomes = Vec::new();
+    let mut work = Vec::new();
+    for &profile in &profiles {
+        let config = config(&args.limits, profile)?;
+        let target = match &engine {
+            Engine::Wasmtime => match Host::new(config.clone())?.load(&args.guest) {
+                Ok(module) => Target::Wasmtime(module),
+                Err(Error::Host(error)) => return Err(error.into()),
+                Err(Error::Guest(error)) => {
+                    outcomes.push(Outcome {
+                        guest: name.clone(),
+                        mode: mode.name().to_owned(),
+                        profile: profile.name().to_owned(),
+                        area: "module".into(),
+                        case: "load".into(),
+                        status: Status::Failed,
+                        message: Some(error.to_string()),
+                        reproduce: None,
+                    });
+                    continue;
+                }
+            },
+            Engine::V8(node) => Target::V8(node.clone(), config),
+        };
+        let entries = corpus
+            .entries
+            .iter()
+            .filter(|e| e.applies_to(mode) && e.runs_under(profile))
+            .filter(|e| args.case.as_ref().is_none_or(|filter| e.id().contains(filter.as_str())));
+        let target = std::sync::Arc::new(target);
+        work.extend(entries.map(|entry| (profile, target.clone(), entry)));
+    }
+    let profile_names: Vec<_> = profiles.iter().map(|p| p.name()).collect();
+    println!(
+        "checking {name} ({} mode) under {} on {} against {} case runs from {source}",
+        mode.name(),
+        profile_names.join(" and "),
+        args.engine,
+        work.len()
+    );
     let scratch = std::env::temp_dir().join("gomode-host-check");
     let next = AtomicUsize::new(0);
-    let outcomes = Mutex::new(Vec::new());
+    let outcomes = Mutex::new(outcomes);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some(entry) = entries.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let result = conformance::run_case(&module, &entry.case);
+                while let Some((profile, target, entry)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = match &**target {
+                        Target::Wasmtime(module) => {
+                            conformance::run_case(&mut module.guest(), &entry.case, *profile).result
+                        }
+                        Target::V8(node, config) => {
+                            match node.open(&args.guest, &name, config.memory_limit, config.deadline) {
+                                Ok(mut guest) => conformance::run_case(&mut guest, &entry.case, *profile).result,
+                                Err(error) => Err(conformance::Failure::Error(error)),
+                            }
+                        }
+                    };
+                    let profile_name = match &**target {
+                        Target::Wasmtime(_) => profile.name().to_owned(),
+                        Target::V8(..) => format!("{profile} on v8"),
+                    };
                     let outcome = Outcome {
-                        guest: module.name().to_owned(),
+                        guest: name.clone(),
                         mode: mode.name().to_owned(),
+                        profile: profile_name,
                         area: entry.area.clone(),
                         case: entry.case.name.clone(),
                         status: if result.is_ok() { Status::Passed } else { Status::Failed },
-                        reproduce: result.is_err().then(|| conformance::reproduce(&entry.case, &args.guest, &scratch)),
+                        reproduce: result
+                            .is_err()
+                            .then(|| conformance::reproduce(&entry.case, &args.guest, &scratch, *profile)),
                         message: result.unwrap_or_else(|failure| Some(failure.to_string())),
                     };
                     outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
@@ -303,10 +402,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
-    outcomes.sort_by(|a, b| (&a.area, &a.case).cmp(&(&b.area, &b.case)));
+    outcomes.sort_by(|a, b| (&a.profile, &a.area, &a.case).cmp(&(&b.profile, &b.area, &b.case)));
     for outcome in outcomes.iter().filter(|o| o.status == Status::Failed) {
         println!(
-            "FAIL {}::{}\n  {}",
+            "FAIL [{}] {}::{}\n  {}",
+            outcome.profile,
             outcome.area,
             outcome.case,
             outcome.message.as_deref().unwrap_or("").replace('\n', "\n  ")
@@ -324,4 +424,17 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path.with_extension("junit.xml"), report.junit())?;
     }
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The engine `check` runs on.
+enum Engine {
+    Wasmtime,
+    V8(conformance::v8::V8),
+}
+
+/// A loaded guest under one profile: compiled for wasmtime, or a path and limits for V8, which
+/// opens a fresh instance per case.
+enum Target {
+    Wasmtime(host::GuestModule),
+    V8(conformance::v8::V8, HostConfig),
 }
