@@ -89,15 +89,58 @@ fn build_request(spec: &CaseRequest) -> anyhow::Result<Request> {
     })
 }
 
-/// What running a case gave: every answer in order, as JSON, so that two engines can be
-/// compared answer by answer, and the verdict, which may carry a note of what was measured.
+/// What running a case gave: every answer in order, so that two engines can be compared answer
+/// by answer, and the verdict, which may carry a note of what was measured.
 #[derive(Debug)]
 pub struct CaseRun {
-    /// One JSON value per request: [`response_json`], or `{"error": rule}` for a broken rule, or
-    /// `{"host_error": kind}` when the host could not serve it.
-    pub answers: Vec<serde_json::Value>,
+    /// One per request, in order.
+    pub answers: Vec<Answer>,
     /// Whether the guest answered as the case expects under the profile.
     pub result: Result<Option<String>, Failure>,
+}
+
+/// One answer, kept small however large the body: what it was, with the body cut to a preview,
+/// and a digest of all of it. Two answers are equal when their digests are.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// A digest of the whole answer, body included.
+    pub digest: u64,
+    /// The answer as JSON, with at most 200 bytes of the body: the status, content type, headers,
+    /// body tag and length; or `{"error": rule}` for a broken rule; or `{"host_error": kind}`.
+    pub shown: String,
+}
+
+impl PartialEq for Answer {
+    fn eq(&self, other: &Answer) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Answer {
+    fn of(outcome: &Result<Response, host::Error>) -> Answer {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let shown = match outcome {
+            Ok(response) => {
+                let bytes = response.body.as_bytes();
+                bytes.hash(&mut hasher);
+                let preview = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+                serde_json::json!({
+                    "status": response.status,
+                    "content_type": response.content_type,
+                    "headers": response.headers,
+                    "body_tag": match response.body { Body::Text(_) => "string", Body::Bytes(_) => "bytes" },
+                    "body_len": bytes.len(),
+                    "body_preview": preview,
+                })
+            }
+            Err(host::Error::Guest(error)) => serde_json::json!({"error": error.rule().id()}),
+            Err(host::Error::Host(error)) => serde_json::json!({"host_error": host_error_kind(error)}),
+        }
+        .to_string();
+        shown.hash(&mut hasher);
+        Answer { digest: hasher.finish(), shown }
+    }
 }
 
 /// Runs one case under `profile` on `guest`, which should be a fresh instance.
@@ -111,7 +154,7 @@ fn run_steps(
     guest: &mut dyn Serve,
     case: &Case,
     profile: Profile,
-    answers: &mut Vec<serde_json::Value>,
+    answers: &mut Vec<Answer>,
 ) -> Result<Option<String>, Failure> {
     let invalid = |err: anyhow::Error| Failure::Invalid(format!("{err:#}"));
     let request = request(case).map_err(invalid)?;
@@ -120,7 +163,7 @@ fn run_steps(
     let mut first_memory = None;
     for i in 0..case.repeat {
         let outcome = guest.call(&request);
-        answers.push(answer_json(&outcome));
+        answers.push(Answer::of(&outcome));
         let Some(response) = expected_outcome(expect, outcome)? else { continue };
         first_memory.get_or_insert(guest.memory_size().unwrap_or(0) as u64);
         let simd = expected_simd.as_deref().zip(simd_kernel(&case.request.path));
@@ -152,7 +195,7 @@ fn run_steps(
     for (n, step) in case.then.iter().enumerate() {
         let request = build_request(&step.request).map_err(invalid)?;
         let outcome = guest.call(&request);
-        answers.push(answer_json(&outcome));
+        answers.push(Answer::of(&outcome));
         let expect = step.expect_for(profile);
         let in_step = |failure| match failure {
             Failure::Differs { check, message } => {
@@ -180,15 +223,6 @@ fn expected_outcome(expect: &Expect, outcome: Result<Response, host::Error>) -> 
             Check::Error,
             format!("the guest answered {} where the request must break `{rule}`", response.status),
         )),
-    }
-}
-
-/// One answer as JSON, the same for every engine: the response, or which rule or host error.
-fn answer_json(outcome: &Result<Response, host::Error>) -> serde_json::Value {
-    match outcome {
-        Ok(response) => response_json(response),
-        Err(host::Error::Guest(error)) => serde_json::json!({"error": error.rule().id()}),
-        Err(host::Error::Host(error)) => serde_json::json!({"host_error": host_error_kind(error)}),
     }
 }
 

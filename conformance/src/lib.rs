@@ -22,7 +22,7 @@ use serde::Deserialize;
 pub use case::{
     Case, CaseRequest, Expect, Fill, Generator, Matrix, Mode, OracleTag, SimdExpect, SimdInput, Step, VectorSpec,
 };
-pub use check::{CaseRun, Check, Failure, json_subset, request, response_json, run_case};
+pub use check::{Answer, CaseRun, Check, Failure, json_subset, request, response_json, run_case};
 pub use engine::{Engine, Serve};
 pub use load::{CaseFile, Corpus, Entry};
 pub use manifest::*;

@@ -143,13 +143,26 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                     let (host, modules, path) = (host.clone(), modules.clone(), path.clone());
                     move || modules[slot].get_or_init(|| host.load(&path).map_err(|e| e.to_string())).clone()
                 };
-                let (wasmtime_run, wasmtime_load) = (run.clone(), load.clone());
+                // The case's run on wasmtime, done once and shared with the V8 trial, which
+                // compares its answers with it.
+                let on_wasmtime: Arc<OnceLock<WasmtimeRun>> = Arc::default();
+                let wasmtime = {
+                    let (run, on_wasmtime) = (run.clone(), on_wasmtime.clone());
+                    move || {
+                        on_wasmtime
+                            .get_or_init(|| match load() {
+                                Ok(module) => {
+                                    let done = conformance::run_case(&mut module.guest(), &run.entry.case, profile);
+                                    (done.answers, done.result.map_err(|failure| failure.to_string()))
+                                }
+                                Err(message) => (Vec::new(), Err(message)),
+                            })
+                            .clone()
+                    }
+                };
+                let (wasmtime_run, wasmtime_result) = (run.clone(), wasmtime.clone());
                 trials.push(Trial::test(format!("{}::{profile}::{}", guest.name, entry.id()), move || {
-                    let result = wasmtime_load().and_then(|module| {
-                        let run = conformance::run_case(&mut module.guest(), &wasmtime_run.entry.case, profile);
-                        run.result.map_err(|failure| failure.to_string())
-                    });
-                    wasmtime_run.finish(Under::Profile(profile), result)
+                    wasmtime_run.finish(Under::Profile(profile), wasmtime_result().1)
                 }));
                 if profile != Profile::Gomode {
                     continue;
@@ -158,8 +171,9 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                 trials.push(match &node {
                     Ok(v8) => {
                         let v8 = v8.clone();
+                        let limits = host.config().clone();
                         Trial::test(name, move || {
-                            let result = load().and_then(|module| same_on_v8(&v8, &module, &run));
+                            let result = same_on_v8(&v8, &limits, &run, &wasmtime().0);
                             run.finish(Under::V8, result)
                         })
                     }
@@ -343,25 +357,30 @@ impl Run {
     }
 }
 
-/// Runs the case under `gomode` on V8 and on wasmtime: every answer must be the same on both,
-/// and V8's must meet the case.
-fn same_on_v8(v8: &V8, module: &GuestModule, run: &Run) -> Result<Option<String>, String> {
-    let config = module.host_config();
-    let mut guest = v8.open(&run.path, &run.guest, config.memory_limit, config.deadline).map_err(|e| e.to_string())?;
+/// What a case gave on wasmtime: its answers and its verdict.
+type WasmtimeRun = (Vec<conformance::Answer>, Result<Option<String>, String>);
+
+/// Runs the case under `gomode` on V8: every answer must be the same as on wasmtime, and V8's
+/// must meet the case.
+fn same_on_v8(
+    v8: &V8,
+    limits: &HostConfig,
+    run: &Run,
+    on_wasmtime: &[conformance::Answer],
+) -> Result<Option<String>, String> {
+    let mut guest = v8.open(&run.path, &run.guest, limits.memory_limit, limits.deadline).map_err(|e| e.to_string())?;
     let on_v8 = conformance::run_case(&mut guest, &run.entry.case, Profile::Gomode);
-    let on_wasmtime = conformance::run_case(&mut module.guest(), &run.entry.case, Profile::Gomode);
-    if let Some(i) = (0..on_v8.answers.len().max(on_wasmtime.answers.len()))
-        .find(|&i| on_v8.answers.get(i) != on_wasmtime.answers.get(i))
+    if let Some(i) =
+        (0..on_v8.answers.len().max(on_wasmtime.len())).find(|&i| on_v8.answers.get(i) != on_wasmtime.get(i))
     {
-        let show = |answer: Option<&serde_json::Value>| {
-            let text = answer.map_or_else(|| "(no answer)".to_owned(), |a| a.to_string());
-            if text.len() > 600 { format!("{}…", &text[..text.floor_char_boundary(600)]) } else { text }
-        };
+        fn show(answer: Option<&conformance::Answer>) -> &str {
+            answer.map_or("(no answer)", |a| a.shown.as_str())
+        }
         return Err(format!(
             "answer {} differs between the engines\n  v8:       {}\n  wasmtime: {}",
             i + 1,
             show(on_v8.answers.get(i)),
-            show(on_wasmtime.answers.get(i))
+            show(on_wasmtime.get(i))
         ));
     }
     on_v8.result.map_err(|failure| failure.to_string())

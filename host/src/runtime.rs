@@ -148,11 +148,6 @@ impl GuestModule {
         &self.name
     }
 
-    /// The configuration of the host that loaded it: its profile and limits.
-    pub fn host_config(&self) -> &HostConfig {
-        &self.shared.config
-    }
-
     /// What static inspection found in the module.
     pub fn info(&self) -> &ModuleInfo {
         &self.info
