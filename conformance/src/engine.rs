@@ -29,23 +29,3 @@ impl Serve for host::Guest {
         host::Guest::memory_size(self)
     }
 }
-
-/// The engine a case runs on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Engine {
-    /// wasmtime, through the host library; both profiles.
-    #[default]
-    Wasmtime,
-    /// V8, on Node, through `conformance/worker-host/worker-host.mjs`; the `gomode` profile only.
-    V8,
-}
-
-impl Engine {
-    /// The engine's name on the command line and in test names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Wasmtime => "wasmtime",
-            Engine::V8 => "v8",
-        }
-    }
-}

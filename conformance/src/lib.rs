@@ -23,7 +23,7 @@ pub use case::{
     Case, CaseRequest, Expect, Fill, Generator, Matrix, Mode, OracleTag, SimdExpect, SimdInput, Step, VectorSpec,
 };
 pub use check::{Answer, CaseRun, Check, Failure, json_subset, request, response_json, run_case};
-pub use engine::{Engine, Serve};
+pub use engine::Serve;
 pub use load::{CaseFile, Corpus, Entry};
 pub use manifest::*;
 pub use report::{Outcome, Report, Status};
