@@ -409,6 +409,7 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
             panic: None,
+            fetches: 0,
         };
         let json = response_json(&response);
         assert_eq!(json["headers"]["a"], "1, 2");

@@ -436,6 +436,7 @@ impl V8Guest {
             stdout: String::new(),
             stderr: wire.stderr,
             panic,
+            fetches: 0,
         }))
     }
 }

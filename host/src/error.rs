@@ -75,6 +75,10 @@ rules! {
     GomodeScratch => "gomode.scratch",
     /// Under `gomode`: a tag-4 response slot 3 is header text GoMode can serve, not a stray slot.
     GomodeHeaders => "gomode.headers",
+    /// A status -1 response is a well-formed fetch request.
+    FetchRequest => "fetch.request",
+    /// A handler asks for no more fetches per request than the host allows.
+    FetchCap => "fetch.cap",
 }
 
 impl Rule {

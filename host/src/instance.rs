@@ -6,6 +6,7 @@
 //! limit, and reads the response. Every way the guest can fail is classified here into the rule
 //! it broke; what the host cannot do (a request too large for any guest) is a [`HostError`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, WasmBacktrace};
@@ -14,6 +15,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::capture::Capture;
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
+use crate::fetch::{self, FEATURE_OUTBOUND_FETCH, Upstream};
 use crate::profile::{GOMODE_SCRATCH, Profile};
 use crate::request::Request;
 use crate::response::{self, Body, Response};
@@ -71,6 +73,8 @@ pub(crate) struct Live {
     /// What `gomode_abi_features` returned, when the guest exports it.
     features_export: Option<i32>,
     profile: Profile,
+    upstream: Arc<dyn Upstream>,
+    max_fetches: u32,
     scratch: u32,
     scratch_len: u32,
     deadline_ticks: u64,
@@ -135,6 +139,8 @@ impl Live {
             declared,
             features_export: exports.features.is_some().then_some(declared.features),
             profile,
+            upstream: config.upstream.clone(),
+            max_fetches: config.max_fetches,
             scratch: 0,
             scratch_len: 0,
             deadline_ticks,
@@ -233,39 +239,94 @@ impl Live {
             let wanted = u32::try_from(needed).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX);
             self.grow_scratch(wanted)?;
         }
-        let encoded = layout.encode(self.scratch).map_err(|_| {
+        let mut encoded = layout.encode(self.scratch).map_err(|_| {
             let (request, limit) = (request.summary(), self.memory_limit as u64);
             HostError::RequestTooLarge { request, needed, limit }
         })?;
-        // The scratch was checked to lie inside memory, and memory never shrinks.
-        self.memory.write(&mut self.store, self.scratch as usize, &encoded).map_err(|err| {
-            self.error(Violation::new(Rule::InitMalloc, format!("the scratch area is no longer inside memory: {err}")))
-        })?;
-        self.arm();
-        let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
-            Ok(ptr) => ptr as u32,
-            Err(err) => {
-                let error = self.failed(err, Phase::Call);
-                return match (self.profile, error.rule()) {
-                    (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => Ok(panic_response(error)),
-                    _ => Err(error.into()),
-                };
+        let mut fetches = 0;
+        loop {
+            // The scratch was checked to lie inside memory, and memory never shrinks.
+            self.memory.write(&mut self.store, self.scratch as usize, &encoded).map_err(|err| {
+                self.error(Violation::new(
+                    Rule::InitMalloc,
+                    format!("the scratch area is no longer inside memory: {err}"),
+                ))
+            })?;
+            self.arm();
+            let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
+                Ok(ptr) => ptr as u32,
+                Err(err) => {
+                    let error = self.failed(err, Phase::Call);
+                    return match (self.profile, error.rule()) {
+                        (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => Ok(panic_response(error)),
+                        _ => Err(error.into()),
+                    };
+                }
+            };
+            let memory = self.memory.data(&self.store);
+            if self.offers_fetch() && fetch::asks_for_fetch(memory, response_ptr) {
+                fetches += 1;
+                if fetches > self.max_fetches {
+                    let message = format!(
+                        "the handler asked for a fetch {fetches} times in one request; this host allows {} \
+                         (--max-fetches)",
+                        self.max_fetches
+                    );
+                    return Err(self.error(Violation::new(Rule::FetchCap, message)).into());
+                }
+                let wanted = fetch::read_request(memory, response_ptr).map_err(|v| self.error(v))?;
+                let result = fetch::dispatch(&*self.upstream, &wanted);
+                let record = self.write_record(&result)?;
+                // The replay is the same request with the record in slot 4 and the call index in
+                // slot 5 (ABI.md §12).
+                encoded[64] = 4;
+                encoded[68..72].copy_from_slice(&record.to_le_bytes());
+                encoded[80] = 2;
+                encoded[84..88].copy_from_slice(&wanted.call_index.to_le_bytes());
+                continue;
             }
-        };
-        let memory = self.memory.data(&self.store);
-        let read = match self.profile {
-            Profile::Abi => response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some),
-            Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
-        };
-        match read {
-            Ok(Some(mut response)) => {
-                response.stdout = self.store.data().stdout.take();
-                response.stderr = self.store.data().stderr.take();
-                Ok(response)
-            }
-            Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
-            Err(violation) => Err(self.error(violation).into()),
+            let read = match self.profile {
+                Profile::Abi => {
+                    response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some)
+                }
+                Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
+            };
+            return match read {
+                Ok(Some(mut response)) => {
+                    response.stdout = self.store.data().stdout.take();
+                    response.stderr = self.store.data().stderr.take();
+                    response.fetches = fetches;
+                    Ok(response)
+                }
+                Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
+                Err(violation) => Err(self.error(violation).into()),
+            };
         }
+    }
+
+    /// Whether this instance answers status -1 with a fetch: always under `gomode`, and under
+    /// `abi` for a guest that declares the outbound-fetch feature.
+    fn offers_fetch(&self) -> bool {
+        self.profile == Profile::Gomode || self.declared.features & FEATURE_OUTBOUND_FETCH != 0
+    }
+
+    /// Writes the record of a fetch result through the guest's `malloc`, as GoMode does (it is
+    /// never freed), and returns its address.
+    fn write_record(&mut self, result: &fetch::FetchResult) -> Result<u32, GuestError> {
+        let len = fetch::record_len(result);
+        self.arm();
+        let at = match self.malloc.call(&mut self.store, len as i32) {
+            Ok(ptr) => ptr as u32,
+            Err(err) => return Err(self.failed(err, Phase::Malloc)),
+        };
+        let bytes = fetch::record(result, at);
+        self.memory.write(&mut self.store, at as usize, &bytes).map_err(|_| {
+            self.error(Violation::new(
+                Rule::InitMalloc,
+                format!("malloc({len}) returned {at:#x} for a fetch record, which does not lie inside memory"),
+            ))
+        })?;
+        Ok(at)
     }
 }
 
@@ -281,6 +342,7 @@ fn panic_response(error: GuestError) -> Response {
         stdout: error.stdout,
         stderr: error.stderr,
         panic: Some(error.violation),
+        fetches: 0,
     }
 }
 
@@ -388,10 +450,13 @@ fn read_declarations(store: &mut Store<State>, exports: &Exports, profile: Profi
             format!("gomode_abi_version() returned {version}; this host speaks version {ABI_VERSION}"),
         ));
     }
-    if features & !FEATURE_RESPONSE_HEADERS != 0 {
+    if features & !(FEATURE_RESPONSE_HEADERS | FEATURE_OUTBOUND_FETCH) != 0 {
         return Err(Violation::new(
             Rule::ModuleDeclarations,
-            format!("gomode_abi_features() returned {features:#x}; only bit 0 (response headers) is defined"),
+            format!(
+                "gomode_abi_features() returned {features:#x}; only bit 0 (response headers) and bit 1 \
+                 (outbound fetch) are defined"
+            ),
         ));
     }
     Ok(Declared { version, features })

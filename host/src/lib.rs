@@ -8,6 +8,7 @@
 
 mod capture;
 mod error;
+mod fetch;
 pub mod inspect;
 mod instance;
 mod profile;
@@ -17,6 +18,7 @@ mod runtime;
 pub mod zerobuf;
 
 pub use error::{Error, GuestError, HostError, Rule, Violation};
+pub use fetch::{FEATURE_OUTBOUND_FETCH, FetchRequest, FetchResult, NoNetwork, Upstream};
 pub use profile::{GOMODE_SCRATCH, GOMODE_WASI, Profile};
 pub use request::Request;
 pub use response::{

@@ -49,6 +49,9 @@ pub struct Response {
     /// Under the `gomode` profile, the trap or exit that this 500 `panic: …` response stands
     /// for, with the host's full detail; `None` for a response the guest wrote.
     pub panic: Option<Violation>,
+    /// How many outbound fetches the guest asked for before it answered; the handler ran this
+    /// many times more (ABI.md §12).
+    pub fetches: u32,
 }
 
 /// Reads and validates the response slots at `base` of `memory`. `headers` says whether the
@@ -119,6 +122,7 @@ pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response
         stdout: String::new(),
         stderr: String::new(),
         panic: None,
+        fetches: 0,
     })
 }
 
@@ -236,6 +240,7 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
         stdout: String::new(),
         stderr: String::new(),
         panic: None,
+        fetches: 0,
     }))
 }
 

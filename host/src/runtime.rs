@@ -14,6 +14,7 @@ use std::time::Duration;
 use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module};
 
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
+use crate::fetch::{NoNetwork, Upstream};
 use crate::inspect::{self, ModuleInfo};
 use crate::instance::{Live, State};
 use crate::profile::Profile;
@@ -42,6 +43,10 @@ pub struct HostConfig {
     pub output_limit: usize,
     /// Where wasmtime caches compiled modules; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// How many outbound fetches one request may ask for before it breaks `fetch.cap`.
+    pub max_fetches: u32,
+    /// What answers the guests' outbound fetches and binding operations.
+    pub upstream: Arc<dyn Upstream>,
 }
 
 impl HostConfig {
@@ -53,6 +58,8 @@ impl HostConfig {
             memory_limit: profile.default_memory_limit(),
             output_limit: 64 * 1024,
             cache_dir: None,
+            max_fetches: 64,
+            upstream: Arc::new(NoNetwork),
         }
     }
 }

@@ -59,6 +59,9 @@ struct Limits {
     /// Compile every time instead of using the on-disk cache of compiled modules.
     #[arg(long)]
     no_cache: bool,
+    /// How many outbound fetches (status -1 answers) one request may ask for.
+    #[arg(long, default_value_t = 64)]
+    max_fetches: u32,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +156,7 @@ fn config(limits: &Limits, profile: Profile) -> anyhow::Result<HostConfig> {
             .context("--deadline must be a positive number of seconds")?,
         memory_limit: limits.memory_limit_mib.map_or(defaults.memory_limit, |mib| mib << 20),
         cache_dir: (!limits.no_cache).then(cache_dir).flatten(),
+        max_fetches: limits.max_fetches,
         ..defaults
     })
 }
