@@ -34,12 +34,6 @@ impl Request {
         format!("{} {}", self.method, self.path)
     }
 
-    /// The headers slot's text: names lowercased and sorted, repeated names joined with ", ",
-    /// one `name: value\n` line each, exactly as the Fetch `Headers` object iterates them.
-    pub fn header_lines(&self) -> String {
-        header_text(&self.headers, Profile::Abi)
-    }
-
     /// What the guest receives in slots 0 to 3 under `profile`: the method, the path with its
     /// query, the body text and the header lines. Under `abi` they are the request as given (the
     /// body decoded lossily); under `gomode` they are what GoMode's Worker passes on (ABI.md §11).
@@ -178,8 +172,8 @@ mod tests {
     fn header_lines_are_lowercased_sorted_and_combined() {
         let mut request = Request::new("GET", "/");
         request.headers = vec![("X-B".into(), "2".into()), ("accept".into(), "*/*".into()), ("x-b".into(), "3".into())];
-        assert_eq!(request.header_lines(), "accept: */*\nx-b: 2, 3\n");
-        assert_eq!(Request::new("GET", "/").header_lines(), "");
+        assert_eq!(request.slot_texts(Profile::Abi).unwrap()[3], "accept: */*\nx-b: 2, 3\n");
+        assert_eq!(Request::new("GET", "/").slot_texts(Profile::Abi).unwrap()[3], "");
     }
 
     #[test]
