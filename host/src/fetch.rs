@@ -5,12 +5,16 @@
 //! This file is the pure part: reading the guest's -1 response into a [`FetchRequest`] (or the
 //! rule it breaks), deciding what answers it ([`Upstream`]: the network, or a binding operation
 //! such as `__KV_GET`), and laying the [`FetchResult`] out as the record. `instance.rs` runs the
-//! loop. Outbound network is off unless an embedder gives the host an [`Upstream`]; without one,
-//! every fetch gets GoMode's synthetic 502, as a failed `fetch` does there.
+//! loop, `net.rs` makes HTTP fetches and `kv.rs` answers the KV binding. Outbound network is off
+//! unless the policy allows a host; a fetch elsewhere gets GoMode's synthetic 502, as a failed
+//! `fetch` does there.
 
 use std::fmt;
 
 use crate::error::{Rule, Violation};
+use crate::kv::Kv;
+use crate::net::{Net, NetPolicy};
+use crate::response::parse_gomode_header_lines;
 use crate::zerobuf::{self, SLOT_SIZE, Tag};
 
 /// The feature bit a guest sets in `gomode_abi_features` to ask for outbound fetch under `abi`.
@@ -45,17 +49,9 @@ pub struct FetchResult {
     pub body: String,
 }
 
-impl FetchResult {
-    /// A `text/plain` result.
-    pub fn text(status: i32, body: impl Into<String>) -> FetchResult {
-        FetchResult { status, content_type: "text/plain".into(), body: body.into() }
-    }
-}
-
-/// Answers the fetches and binding operations of guests. The default, [`NoNetwork`], allows
-/// no outbound network and has no bindings.
+/// Answers the fetches and binding operations of guests. [`Outbound`] is the real one.
 pub trait Upstream: Send + Sync + fmt::Debug {
-    /// Makes the HTTP request. A network error is GoMode's synthetic 502 with the error's text.
+    /// Makes the HTTP request. A failure is GoMode's synthetic 502 with the error's text.
     fn fetch(&self, request: &FetchRequest) -> FetchResult;
 
     /// Runs a binding operation (a method starting with `__`); `None` when the host has no such
@@ -66,20 +62,44 @@ pub trait Upstream: Send + Sync + fmt::Debug {
     }
 }
 
-/// An upstream that refuses every fetch, as a host run without `--allow-net`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoNetwork;
+/// The network under a [`NetPolicy`] and, when there is one, the KV binding. The default allows
+/// no host and has no KV, as a host run without `--allow-net` and with `--no-kv`.
+#[derive(Debug)]
+pub struct Outbound {
+    net: Net,
+    kv: Option<Kv>,
+}
 
-impl Upstream for NoNetwork {
+impl Outbound {
+    /// Fetches under `policy`, with `kv` as the KV binding.
+    pub fn new(policy: NetPolicy, kv: Option<Kv>) -> Outbound {
+        Outbound { net: Net::new(policy), kv }
+    }
+
+    /// The network policy.
+    pub fn policy(&self) -> &NetPolicy {
+        self.net.policy()
+    }
+
+    /// The KV store, if the binding is configured.
+    pub fn kv(&self) -> Option<&Kv> {
+        self.kv.as_ref()
+    }
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound::new(NetPolicy::default(), None)
+    }
+}
+
+impl Upstream for Outbound {
     fn fetch(&self, request: &FetchRequest) -> FetchResult {
-        FetchResult::text(
-            502,
-            format!(
-                "TypeError: fetch to {} denied: gomode-host allows no outbound network unless told to \
-                 (--allow-net HOST)",
-                request.url
-            ),
-        )
+        self.net.fetch(request)
+    }
+
+    fn binding(&self, request: &FetchRequest) -> Option<FetchResult> {
+        self.kv.as_ref()?.operate(&request.method, &request.url, &request.body)
     }
 }
 
@@ -92,10 +112,11 @@ pub(crate) fn dispatch(upstream: &dyn Upstream, request: &FetchRequest) -> Fetch
     if let Some(result) = upstream.binding(request) {
         return result;
     }
+    let text = |status, body: String| FetchResult { status, content_type: "text/plain;charset=UTF-8".into(), body };
     if request.method.starts_with("__KV_") {
-        FetchResult::text(500, "KV binding not configured")
+        text(500, "KV binding not configured".into())
     } else {
-        FetchResult::text(400, format!("unknown binding op: {}", request.method))
+        text(400, format!("unknown binding op: {}", request.method))
     }
 }
 
@@ -120,13 +141,13 @@ pub(crate) fn read_request(memory: &[u8], base: u32) -> Result<FetchRequest, Vio
         .split_once('\n')
         .ok_or_else(|| bad("slot 2 must be `URL\\nBODY`, but it has no newline".into()))?;
     let url = url.trim();
-    if url.is_empty() {
-        return Err(bad("slot 2 names an empty URL".into()));
-    }
     let method = match method.trim() {
         "" => "GET",
         method => method,
     };
+    if url.is_empty() && !method.starts_with("__") {
+        return Err(bad("slot 2 names an empty URL".into()));
+    }
     let mut call_index = 0;
     let mut headers: Vec<(String, String)> = Vec::new();
     let slot3 = memory.get(slot(3) as usize).copied();
@@ -138,6 +159,8 @@ pub(crate) fn read_request(memory: &[u8], base: u32) -> Result<FetchRequest, Vio
             call_index = index
                 .parse()
                 .map_err(|_| bad(format!("slot 3 must start with the decimal call index, not {index:?}")))?;
+            let header_lines = text.split_once('\n').map_or("", |(_, rest)| rest);
+            parse_gomode_header_lines(header_lines).map_err(|err| bad(format!("slot 3: {err}")))?;
             for line in lines {
                 if let Some(at) = line.find(": ").filter(|&at| at > 0) {
                     let (name, value) = (line[..at].to_owned(), line[at + 2..].to_owned());
@@ -266,8 +289,17 @@ mod tests {
             body: String::new(),
             call_index: 0,
         };
-        assert_eq!(dispatch(&NoNetwork, &request("__KV_GET")), FetchResult::text(500, "KV binding not configured"));
-        assert_eq!(dispatch(&NoNetwork, &request("__X")), FetchResult::text(400, "unknown binding op: __X"));
-        assert_eq!(dispatch(&NoNetwork, &request("GET")).status, 502);
+        let text = |status, body: &str| FetchResult {
+            status,
+            content_type: "text/plain;charset=UTF-8".into(),
+            body: body.into(),
+        };
+        let none = Outbound::default();
+        assert_eq!(dispatch(&none, &request("__KV_GET")), text(500, "KV binding not configured"));
+        assert_eq!(dispatch(&none, &request("__X")), text(400, "unknown binding op: __X"));
+        assert_eq!(dispatch(&none, &request("GET")).status, 502);
+        let kv = Outbound::new(NetPolicy::default(), Some(Kv::temporary().unwrap()));
+        assert_eq!(dispatch(&kv, &request("__KV_GET")), text(404, ""));
+        assert_eq!(dispatch(&kv, &request("__X")), text(400, "unknown binding op: __X"));
     }
 }

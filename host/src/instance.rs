@@ -90,7 +90,7 @@ impl std::fmt::Debug for Live {
 
 impl Live {
     /// Instantiates `module`, runs its init, reads its declarations and allocates the scratch.
-    pub(crate) fn start(module: &GuestModule) -> Result<Live, GuestError> {
+    pub(crate) fn start(module: &GuestModule, upstream: Arc<dyn Upstream>) -> Result<Live, GuestError> {
         let shared = &module.shared;
         let config = &shared.config;
         let (stdout, stderr) = (Capture::new(config.output_limit), Capture::new(config.output_limit));
@@ -139,7 +139,7 @@ impl Live {
             declared,
             features_export: exports.features.is_some().then_some(declared.features),
             profile,
-            upstream: config.upstream.clone(),
+            upstream,
             max_fetches: config.max_fetches,
             scratch: 0,
             scratch_len: 0,

@@ -11,6 +11,8 @@ mod error;
 mod fetch;
 pub mod inspect;
 mod instance;
+mod kv;
+mod net;
 mod profile;
 mod request;
 mod response;
@@ -18,7 +20,9 @@ mod runtime;
 pub mod zerobuf;
 
 pub use error::{Error, GuestError, HostError, Rule, Violation};
-pub use fetch::{FEATURE_OUTBOUND_FETCH, FetchRequest, FetchResult, NoNetwork, Upstream};
+pub use fetch::{FEATURE_OUTBOUND_FETCH, FetchRequest, FetchResult, Outbound, Upstream};
+pub use kv::{Kv, KvError};
+pub use net::NetPolicy;
 pub use profile::{GOMODE_SCRATCH, GOMODE_WASI, Profile};
 pub use request::Request;
 pub use response::{

@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module};
 
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
-use crate::fetch::{NoNetwork, Upstream};
+use crate::fetch::{Outbound, Upstream};
 use crate::inspect::{self, ModuleInfo};
 use crate::instance::{Live, State};
 use crate::profile::Profile;
@@ -59,7 +59,7 @@ impl HostConfig {
             output_limit: 64 * 1024,
             cache_dir: None,
             max_fetches: 64,
-            upstream: Arc::new(NoNetwork),
+            upstream: Arc::new(Outbound::default()),
         }
     }
 }
@@ -162,7 +162,7 @@ impl GuestModule {
 
     /// A guest handle that instantiates lazily, on the first call.
     pub fn guest(&self) -> Guest {
-        Guest { module: self.clone(), live: None, instances: 0 }
+        Guest { module: self.clone(), live: None, instances: 0, upstream: self.shared.config.upstream.clone() }
     }
 }
 
@@ -188,12 +188,20 @@ pub struct Guest {
     module: GuestModule,
     live: Option<Live>,
     instances: u32,
+    upstream: Arc<dyn Upstream>,
 }
 
 impl Guest {
     /// The guest's name.
     pub fn name(&self) -> &str {
         &self.module.name
+    }
+
+    /// This guest with its own upstream instead of the host's, for example its own KV store.
+    /// It takes effect from the next instance.
+    pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Guest {
+        self.upstream = upstream;
+        self
     }
 
     /// How many instances this guest has created so far (more than 1 after a replacement).
@@ -232,7 +240,7 @@ impl Guest {
     fn live(&mut self) -> Result<&mut Live, GuestError> {
         if self.live.is_none() {
             self.instances += 1;
-            self.live = Some(Live::start(&self.module)?);
+            self.live = Some(Live::start(&self.module, self.upstream.clone())?);
         }
         Ok(self.live.as_mut().expect("the instance was just created"))
     }

@@ -1,6 +1,7 @@
 //! The reference app: every route of `conformance/ABI.md` §9, which every reference guest
 //! implements identically.
 
+use crate::fetch::{FetchResult, Fetcher, Wanted};
 use crate::simd;
 use crate::zerobuf::{Body, Request, Response};
 use std::fmt::Write;
@@ -19,7 +20,7 @@ static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// Routes one request by its path without the query. Every call counts for `/counter`, `/panic`
 /// included, because the count comes first.
-pub fn handle(request: &Request) -> Response {
+pub fn handle(request: &Request, fetcher: &mut Fetcher) -> Response {
     let calls = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let route = request.route();
     match route {
@@ -42,11 +43,16 @@ pub fn handle(request: &Request) -> Response {
         // Traps the instance (`unreachable`: the guest is built with panic=abort), after counting.
         "/panic" => panic!("panic route"),
         "/counter" => Response::text(200, calls.to_string()),
+        "/fetch" => fetch_one(request, fetcher),
+        "/fetch2" => fetch_two(request, fetcher),
+        "/kv" => kv_list(request, fetcher),
         _ => {
             if let Some(code) = route.strip_prefix("/status/") {
                 status(code)
             } else if let Some(n) = route.strip_prefix("/bytes/") {
                 bytes(n)
+            } else if let Some(key) = route.strip_prefix("/kv/") {
+                kv(request, key, fetcher)
             } else if let Some(kernel) = route.strip_prefix("/simd/").and_then(simd::Kernel::from_name) {
                 if request.method == "POST" {
                     simd::run(kernel, &request.body)
@@ -71,6 +77,98 @@ fn echo(request: &Request) -> Response {
         json_string(&request.headers),
         request.body.len(),
     ))
+}
+
+/// The query parameter `name`, or the 400 response for a missing one or a bad query.
+fn required(request: &Request, name: &str) -> Result<String, Response> {
+    match request.query(name) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(Response::text(400, format!("missing query parameter: {name}"))),
+        Err(message) => Err(Response::text(400, message)),
+    }
+}
+
+/// A fetch result as the JSON object `/fetch` answers.
+fn result_json(result: &FetchResult) -> String {
+    format!(
+        r#"{{"status":{},"content_type":{},"body":{}}}"#,
+        result.status,
+        json_string(&result.content_type),
+        json_string(&result.body)
+    )
+}
+
+/// `/fetch?url=U`: one fetch of U with this request's method, body and `x-` headers.
+fn fetch_one(request: &Request, fetcher: &mut Fetcher) -> Response {
+    let url = match required(request, "url") {
+        Ok(url) => url,
+        Err(response) => return response,
+    };
+    let headers = request
+        .headers
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(name, _)| name.starts_with("x-"))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let content_type = if request.body.is_empty() { "" } else { "text/plain" };
+    let wanted = Wanted {
+        method: request.method.clone(),
+        url,
+        content_type: content_type.into(),
+        body: request.body.clone(),
+        headers,
+    };
+    match fetcher.fetch(wanted) {
+        Some(result) => Response::json(result_json(&result)),
+        None => Response::text(202, "pending"),
+    }
+}
+
+/// `/fetch2?a=U&b=V`: two `GET` fetches in sequence.
+fn fetch_two(request: &Request, fetcher: &mut Fetcher) -> Response {
+    let (a, b) = match (required(request, "a"), required(request, "b")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    let get = |url| Wanted { method: "GET".into(), url, ..Wanted::default() };
+    let Some(first) = fetcher.fetch(get(a)) else { return Response::text(202, "pending") };
+    let Some(second) = fetcher.fetch(get(b)) else { return Response::text(202, "pending") };
+    Response::json(format!(r#"{{"a":{},"b":{}}}"#, result_json(&first), result_json(&second)))
+}
+
+/// `/kv/<key>`: one KV operation, answered as the binding answered it.
+fn kv(request: &Request, key: &str, fetcher: &mut Fetcher) -> Response {
+    let (op, value) = match request.method.as_str() {
+        "GET" => ("__KV_GET", ""),
+        "PUT" => ("__KV_PUT", request.body.as_str()),
+        "DELETE" => ("__KV_DELETE", ""),
+        _ => return Response::text(405, "method not allowed"),
+    };
+    if key.is_empty() {
+        return Response::text(400, "empty key");
+    }
+    binding(fetcher, Wanted { method: op.into(), url: key.into(), body: value.into(), ..Wanted::default() })
+}
+
+/// `/kv?prefix=P`: the keys that start with P.
+fn kv_list(request: &Request, fetcher: &mut Fetcher) -> Response {
+    if request.method != "GET" {
+        return Response::text(405, "method not allowed");
+    }
+    let prefix = match request.query("prefix") {
+        Ok(prefix) => prefix.unwrap_or_default(),
+        Err(message) => return Response::text(400, message),
+    };
+    binding(fetcher, Wanted { method: "__KV_LIST".into(), url: prefix, ..Wanted::default() })
+}
+
+/// Runs a binding operation and answers its result as it is.
+fn binding(fetcher: &mut Fetcher, wanted: Wanted) -> Response {
+    match fetcher.fetch(wanted) {
+        Some(result) => Response::new(result.status, result.content_type, Body::Text(result.body)),
+        None => Response::text(202, "pending"),
+    }
 }
 
 /// `/status/<code>`: that status, or 400 for a code outside 100..=599.

@@ -14,6 +14,7 @@
 
 mod alloc;
 mod app;
+mod fetch;
 mod simd;
 mod zerobuf;
 
@@ -24,6 +25,8 @@ use std::cell::RefCell;
 
 /// Bit 0 of `gomode_abi_features`: this guest writes response slot 3 on every response.
 const FEATURE_RESPONSE_HEADERS: i32 = 1;
+/// Bit 1 of `gomode_abi_features`: this guest asks for outbound fetches with status -1.
+const FEATURE_OUTBOUND_FETCH: i32 = 2;
 
 thread_local! {
     /// The last response, kept alive until the next call as `[response.lifetime]` requires.
@@ -75,7 +78,12 @@ pub extern "C" fn handle_zerobuf(req_base: i32) -> i32 {
     LAST_RESPONSE.with_borrow_mut(|last| *last = None);
     // SAFETY: the host wrote six request slots and their payloads at `req_base`.
     let request = unsafe { zerobuf::Request::read(req_base as usize as *const u8) };
-    let encoded = zerobuf::Encoded::new(&app::handle(&request));
+    if let Some((call_index, result)) = request.replay.clone() {
+        fetch::keep(call_index, result);
+    }
+    let mut fetcher = fetch::Fetcher::default();
+    let response = app::handle(&request, &mut fetcher);
+    let encoded = zerobuf::Encoded::new(&fetcher.finish(response));
     let base = encoded.base();
     LAST_RESPONSE.with_borrow_mut(|last| *last = Some(encoded));
     base as i32
@@ -87,8 +95,8 @@ pub extern "C" fn gomode_abi_version() -> i32 {
     1
 }
 
-/// Declares the response-headers feature.
+/// Declares the response-headers and outbound-fetch features.
 #[unsafe(no_mangle)]
 pub extern "C" fn gomode_abi_features() -> i32 {
-    FEATURE_RESPONSE_HEADERS
+    FEATURE_RESPONSE_HEADERS | FEATURE_OUTBOUND_FETCH
 }

@@ -1,6 +1,10 @@
 //! The guest's side of the zerobuf layout: it reads the request slots the host wrote and lays
 //! out the response slots it returns.
 
+use std::borrow::Cow;
+
+use crate::fetch::FetchResult;
+
 /// Tag of a null slot.
 const NULL: u8 = 0;
 /// Tag of an i32 slot.
@@ -21,8 +25,11 @@ pub struct Request {
     pub body: String,
     /// `name: value\n` lines.
     pub headers: String,
-    /// The tag names of slots 4 and 5, which the ABI reserves and `/echo` reports.
+    /// The tag names of slots 4 and 5, which `/echo` reports.
     pub reserved_tags: [&'static str; 2],
+    /// A fetch result the host replays with: the call index in slot 5 and the record that slot 4
+    /// points at (ABI.md §12), when slot 4 has the string tag.
+    pub replay: Option<(i32, FetchResult)>,
 }
 
 impl Request {
@@ -37,13 +44,72 @@ impl Request {
         let text = |i: usize| unsafe { read_string(slot(i)) };
         // SAFETY: as above.
         let tag = |i: usize| tag_name(unsafe { *slot(i) });
-        Request { method: text(0), path: text(1), body: text(2), headers: text(3), reserved_tags: [tag(4), tag(5)] }
+        // SAFETY: as above; a replay's slot 4 points at a record of three slots the host wrote.
+        let replay = unsafe {
+            (*slot(4) == STRING).then(|| {
+                let record = slot(4).add(4).cast::<u32>().read_unaligned() as usize as *const u8;
+                let i32_at = |p: *const u8| p.add(4).cast::<i32>().read_unaligned();
+                let result = FetchResult {
+                    status: i32_at(record),
+                    content_type: read_string(record.add(SLOT)),
+                    body: read_string(record.add(2 * SLOT)),
+                };
+                (i32_at(slot(5)), result)
+            })
+        };
+        Request {
+            method: text(0),
+            path: text(1),
+            body: text(2),
+            headers: text(3),
+            reserved_tags: [tag(4), tag(5)],
+            replay,
+        }
+    }
+
+    /// The value of query parameter `name` (ABI.md §9), `None` when it is absent; `Err` is the
+    /// 400 message for a query with a bad percent escape anywhere.
+    pub fn query(&self, name: &str) -> Result<Option<String>, String> {
+        let Some((_, query)) = self.path.split_once('?') else { return Ok(None) };
+        let bad = |()| format!("bad query: {query}");
+        let mut found = None;
+        for part in query.split('&') {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            let (key, value) = (percent_decode(key).map_err(bad)?, percent_decode(value).map_err(bad)?);
+            if key == name && found.is_none() {
+                found = Some(value);
+            }
+        }
+        Ok(found)
     }
 
     /// The path without its query, which is what routing uses.
     pub fn route(&self) -> &str {
         self.path.split_once('?').map_or(&self.path, |(path, _)| path)
     }
+}
+
+/// Decodes `%XX` escapes and `+` as a space, reading the bytes as UTF-8 lossily; `Err` for a `%`
+/// not followed by two hex digits.
+fn percent_decode(text: &str) -> Result<String, ()> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = rest.get(..2).and_then(|h| std::str::from_utf8(h).ok()).ok_or(())?;
+                if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                    return Err(());
+                }
+                bytes.push(u8::from_str_radix(hex, 16).map_err(drop)?);
+                rest = &rest[2..];
+            }
+            b => bytes.push(b),
+        }
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Reads a string slot; any other tag reads as the empty string.
@@ -81,7 +147,7 @@ pub enum Body {
 #[derive(Debug)]
 pub struct Response {
     pub status: i32,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     pub body: Body,
     /// `name: value\n` lines for slot 3, always a string (tag 4), even when empty; `None` writes
     /// a null slot.
@@ -90,8 +156,8 @@ pub struct Response {
 
 impl Response {
     /// A response with no headers.
-    pub fn new(status: i32, content_type: &'static str, body: Body) -> Response {
-        Response { status, content_type, body, headers: None }
+    pub fn new(status: i32, content_type: impl Into<Cow<'static, str>>, body: Body) -> Response {
+        Response { status, content_type: content_type.into(), body, headers: None }
     }
 
     /// A `text/plain` response.
