@@ -253,6 +253,9 @@ pub struct Expect {
     /// A JSON value the body must contain: objects match by subset, everything else exactly.
     #[serde(default)]
     pub body_json: Option<serde_json::Value>,
+    /// How many outbound fetches (status -1 answers, ABI.md §12) the request took.
+    #[serde(default)]
+    pub fetches: Option<u32>,
     /// The body is `n` bytes where byte i is `i % 251` (the `/bytes/<n>` pattern).
     #[serde(default)]
     pub body_pattern_len: Option<usize>,

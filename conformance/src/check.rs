@@ -13,6 +13,7 @@ use kernels_rust::Kernel;
 use crate::case::{Case, CaseRequest, Expect};
 use crate::engine::Serve;
 use crate::simd::{compare_simd, expected_simd, simd_body, simd_kernel};
+use crate::upstream;
 
 /// Which expectation of a case a response did not meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum Check {
     Simd,
     /// `expect.memory_max_bytes` or `expect.memory_growth_min_bytes`.
     Memory,
+    /// `expect.fetches`.
+    Fetches,
     /// `expect.error`: the request had to break a rule, or broke another.
     Error,
 }
@@ -83,7 +86,7 @@ fn build_request(spec: &CaseRequest) -> anyhow::Result<Request> {
     }
     Ok(Request {
         method: spec.method.clone(),
-        path: spec.path.clone(),
+        path: upstream::substitute(&spec.path).map_err(anyhow::Error::msg)?,
         headers: spec.headers.iter().map(|[k, v]| (k.clone(), v.clone())).collect(),
         body: body.into_bytes(),
     })
@@ -261,6 +264,12 @@ fn check_response(
             Check::Status,
             format!("status {} (expected {status}); body: {}", response.status, shown()),
         ));
+    }
+    if let Some(fetches) = expect.fetches
+        && response.fetches != fetches
+    {
+        let message = format!("{} outbound fetches (expected {fetches}); body: {}", response.fetches, shown());
+        return Err(differs(Check::Fetches, message));
     }
     if let Some(content_type) = &expect.content_type
         && &response.content_type != content_type

@@ -4,7 +4,8 @@
 //! A case file is read by `load.rs` into [`Case`]s (`case.rs`), each of which `check.rs` turns
 //! into a request, runs on a fresh instance and compares with its expectations; `simd.rs` makes
 //! SIMD bodies and their oracle results; `report.rs` turns [`Outcome`]s into JSON, Markdown and
-//! JUnit; `reproduce.rs` writes the `gomode-host call` line for a failure.
+//! JUnit; `reproduce.rs` writes the `gomode-host call` line for a failure; `upstream.rs` is the
+//! loopback server and the outbound setup (network policy, a fresh KV store) of every case run.
 
 mod case;
 mod check;
@@ -14,6 +15,7 @@ mod manifest;
 mod report;
 mod reproduce;
 pub mod simd;
+pub mod upstream;
 pub mod v8;
 
 use anyhow::Context as _;

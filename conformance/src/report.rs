@@ -59,7 +59,7 @@ pub struct Report {
 }
 
 /// The corpus areas, in the order the report shows them; other areas follow.
-const AREAS: [&str; 6] = ["routing", "encoding", "simd", "lifecycle", "memory", "gomode"];
+const AREAS: [&str; 7] = ["routing", "encoding", "simd", "lifecycle", "memory", "gomode", "fetch"];
 
 /// One row of the Markdown table: counts per area, and the total.
 type Row<'a> = (BTreeMap<&'a str, Counts>, Counts);

@@ -4,7 +4,8 @@
 //!
 //! redb is a pure-Rust, crash-safe embedded store: each write is one committed transaction, so a
 //! `PUT` is either wholly there or not at all, and a file written by one `gomode-host` process is
-//! read by the next. Without a path the store lives in a temporary file removed on drop.
+//! read by the next. Without a path the store lives in a temporary file removed on drop, or, for
+//! tests, in memory.
 
 use std::fmt;
 use std::path::Path;
@@ -65,6 +66,17 @@ impl Kv {
             .map_err(|err| KvError::new("cannot create a temporary file", err))?;
         let db = Database::create(file.path()).map_err(|err| KvError::new("cannot create a temporary store", err))?;
         let kv = Kv { db, _file: Some(file) };
+        kv.init()?;
+        Ok(kv)
+    }
+
+    /// A fresh, empty store in memory: the same database, for a store that lives as long as one
+    /// test.
+    pub fn in_memory() -> Result<Kv, KvError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|err| KvError::new("cannot create a store in memory", err))?;
+        let kv = Kv { db, _file: None };
         kv.init()?;
         Ok(kv)
     }
