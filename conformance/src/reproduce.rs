@@ -41,5 +41,11 @@ pub fn reproduce(case: &Case, guest: &Path, scratch: &Path, profile: Profile) ->
     if !case.then.is_empty() {
         command.push_str(&format!("  # then {} more requests to the same instance", case.then.len()));
     }
+    if case.request.path.contains(crate::upstream::PLACEHOLDER) {
+        command.push_str(
+            "  # {upstream} is the runner's loopback server (conformance/src/upstream.rs): put your own \
+             server there and allow it with --allow-net HOST:PORT",
+        );
+    }
     command
 }

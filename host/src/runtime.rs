@@ -180,6 +180,11 @@ impl Declared {
     pub fn response_headers(self) -> bool {
         self.features & FEATURE_RESPONSE_HEADERS != 0
     }
+
+    /// Whether the guest asks for outbound fetches with status -1 under `abi`.
+    pub fn outbound_fetch(self) -> bool {
+        self.features & crate::fetch::FEATURE_OUTBOUND_FETCH != 0
+    }
 }
 
 /// A long-lived guest instance that is replaced after it breaks.
