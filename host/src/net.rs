@@ -131,7 +131,8 @@ impl Net {
             return Err(Failure::Method(method));
         }
         let mut headers = request.headers.clone();
-        let mut body = Some(request.body.clone()).filter(|body| !body.is_empty() && method != "GET" && method != "HEAD");
+        let mut body =
+            Some(request.body.clone()).filter(|body| !body.is_empty() && method != "GET" && method != "HEAD");
         let started = Instant::now();
         for _ in 0..=MAX_REDIRECTS {
             if !matches!(url.scheme(), "http" | "https") {
@@ -142,7 +143,8 @@ impl Net {
             }
             let left = self.policy.timeout.checked_sub(started.elapsed()).ok_or_else(|| self.timed_out())?;
             let client = self.client()?;
-            let http_method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| Failure::Method(method.clone()))?;
+            let http_method =
+                reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| Failure::Method(method.clone()))?;
             let mut builder = client.request(http_method, url.clone()).timeout(left);
             for (name, value) in &headers {
                 builder = builder.header(name.as_str(), value.as_str());
@@ -169,14 +171,13 @@ impl Net {
                 .map(|value| value.as_bytes().iter().map(|&b| char::from(b)).collect())
                 .unwrap_or_default();
             let mut bytes = Vec::new();
-            response
-                .take(self.policy.max_body + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|err| match err.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
+            response.take(self.policy.max_body + 1).read_to_end(&mut bytes).map_err(|err| {
+                match err.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
                     Some(err) => self.failure(err, &url),
                     None if err.kind() == std::io::ErrorKind::TimedOut => self.timed_out(),
                     None => Failure::Broken,
-                })?;
+                }
+            })?;
             if bytes.len() as u64 > self.policy.max_body {
                 return Err(Failure::TooLarge(self.policy.max_body));
             }
