@@ -260,17 +260,20 @@ mod tests {
         let text = report.markdown();
         assert!(
             text.contains(
-                "| guest | mode | profile | routing | encoding | simd | lifecycle | memory | gomode | total |"
+                "| guest | mode | profile | routing | encoding | simd | lifecycle | memory | gomode | fetch | total |"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "| g1 | leaking | gomode | 1 pass | - | 1 pass, **1 fail** | - | - | - | 2 pass, **1 fail** |"
+                "| g1 | leaking | gomode | 1 pass | - | 1 pass, **1 fail** | - | - | - | - | 2 pass, **1 fail** |"
             ),
             "{text}"
         );
-        assert!(text.contains("| g2 | conservative | - | skip | skip | skip | skip | skip | skip | skip |"), "{text}");
+        assert!(
+            text.contains("| g2 | conservative | - | skip | skip | skip | skip | skip | skip | skip | skip |"),
+            "{text}"
+        );
         assert!(text.contains("- `g2-conservative`: why"), "{text}");
         assert!(text.contains("## Failures (1)"), "{text}");
         assert!(!report.ok());

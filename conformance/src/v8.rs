@@ -9,6 +9,10 @@
 //! concurrently (each instance lives in a Worker thread of its own, which is also how it enforces
 //! deadlines). [`V8Guest`] is one opened guest and a [`Serve`], like `host::Guest`: it instantiates
 //! lazily and is replaced after a rule that poisons it.
+//!
+//! The model offers GoMode's two-phase outbound fetch (ABI.md §12) as the wasmtime host does:
+//! [`Outbound`] carries the network policy, the KV switch and the cap on fetches, and each guest
+//! opened gets a KV store of its own that starts empty.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -38,13 +42,49 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// How long an `open` may take: reading and compiling a module of several megabytes.
 const OPEN: Duration = Duration::from_secs(300);
 
-/// How much longer than the guest's deadline the client waits for a start or a call before it
-/// gives up on the process. The script enforces the deadline itself; this only guards against a
-/// wedged process.
+/// How much longer than the guest's deadlines (and its fetches' timeouts) the client waits for a
+/// start or a call before it gives up on the process. The script enforces the deadline itself;
+/// this only guards against a wedged process.
 const GRACE: Duration = Duration::from_secs(60);
 
 /// How much of Node's stderr is kept to explain an unexpected exit.
 const STDERR_TAIL: usize = 4096;
+
+/// What a guest opened on V8 may do with outbound fetches (ABI.md §12), as `gomode-host`'s
+/// `--allow-net`, `--fetch-timeout-ms`, `--fetch-max-bytes`, `--no-kv` and `--max-fetches` say on
+/// wasmtime.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    /// The hosts an HTTP fetch may reach, on the URL and on every redirect hop: `HOST` allows
+    /// every port of HOST and `HOST:PORT` one port (IPv6 in brackets). Empty allows none, and
+    /// every HTTP fetch then gets the synthetic 502 that says the host is not allowed.
+    pub allow_net: Vec<String>,
+    /// How long one fetch may take, redirects and reading the body included, before it fails
+    /// with a 502. It is not counted against the guest's deadline.
+    pub fetch_timeout: Duration,
+    /// The most bytes an upstream's response body may hold; a longer one fails with a 502.
+    pub fetch_max_bytes: u64,
+    /// Whether the guest has a KV binding. Each opened guest's store is in memory and starts
+    /// empty; without the binding every `__KV_*` operation answers 500 `KV binding not
+    /// configured`.
+    pub kv: bool,
+    /// How many fetches one request may ask for; one more breaks `fetch.cap`.
+    pub max_fetches: u32,
+}
+
+impl Default for Outbound {
+    /// No host allowed, 30 seconds, 16 MiB, a KV binding and 64 fetches per request: the
+    /// wasmtime host's defaults.
+    fn default() -> Self {
+        Outbound {
+            allow_net: Vec::new(),
+            fetch_timeout: Duration::from_secs(30),
+            fetch_max_bytes: 16 << 20,
+            kv: true,
+            max_fetches: 64,
+        }
+    }
+}
 
 /// The version of `node` on PATH (`v20.20.2`), or why it cannot be run.
 pub fn node_version() -> Result<String, String> {
@@ -143,6 +183,9 @@ struct WireResponse {
     panic: Option<String>,
     #[serde(default)]
     stderr: String,
+    /// How many outbound fetches the guest asked for before it answered.
+    #[serde(default)]
+    fetches: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,12 +242,14 @@ impl V8 {
     /// Opens a guest: the script compiles the module (once per file) and checks its shape; the
     /// instance is created on the first start or call. A `.wat` file is translated here first.
     /// A shape error (`gomode.imports`, `gomode.start`, …) is reported by every start and call.
+    /// `outbound` governs the guest's outbound fetches, and the guest gets a fresh KV store.
     pub fn open(
         &self,
         path: &Path,
         name: &str,
         memory_limit: usize,
         deadline: Duration,
+        outbound: &Outbound,
     ) -> Result<V8Guest, host::Error> {
         let unreadable = |reason: std::io::Error| HostError::Read { path: path.to_owned(), reason };
         let absolute = std::fs::canonicalize(path).map_err(unreadable)?;
@@ -222,6 +267,11 @@ impl V8 {
             "name": name,
             "memory_limit": memory_limit,
             "deadline_ms": deadline_ms,
+            "allow_net": outbound.allow_net,
+            "fetch_timeout_ms": u64::try_from(outbound.fetch_timeout.as_millis()).unwrap_or(u64::MAX),
+            "fetch_max_bytes": outbound.fetch_max_bytes,
+            "kv": outbound.kv,
+            "max_fetches": outbound.max_fetches,
         });
         if !binary {
             // WebAssembly text, as `gomode-host` accepts it on wasmtime; anything that is not
@@ -239,7 +289,22 @@ impl V8 {
             });
         }
         let handle = reply.handle.ok_or_else(|| engine("the reply to `open` has no handle".into()))?;
-        Ok(V8Guest { v8: self.clone(), handle, name: name.to_owned(), deadline, memory: None, instances: 0 })
+        // A call may run the handler and a record's `malloc` once per fetch, each under the
+        // deadline, and wait for every fetch up to its timeout.
+        let fetches = outbound.max_fetches;
+        let call_patience = deadline
+            .saturating_mul(fetches.saturating_mul(2).saturating_add(1))
+            .saturating_add(outbound.fetch_timeout.saturating_mul(fetches))
+            .saturating_add(GRACE);
+        Ok(V8Guest {
+            v8: self.clone(),
+            handle,
+            name: name.to_owned(),
+            start_patience: deadline.saturating_add(GRACE),
+            call_patience,
+            memory: None,
+            instances: 0,
+        })
     }
 
     /// Sends one request and waits up to `timeout` for its reply.
@@ -375,7 +440,11 @@ pub struct V8Guest {
     v8: V8,
     handle: u64,
     name: String,
-    deadline: Duration,
+    /// How long the client waits for the reply to a start, and to a call, before it gives up
+    /// on the process. The script enforces the deadline and the fetch timeout itself; these only
+    /// guard against a wedged process.
+    start_patience: Duration,
+    call_patience: Duration,
     /// The live instance's memory, as the last reply reported it.
     memory: Option<usize>,
     /// How many instances the script has created for this guest.
@@ -395,7 +464,8 @@ impl V8Guest {
 
     /// Sends a start or call and turns the reply into a response, or into the error it names.
     fn exchange(&mut self, message: Value, request: Option<&Request>) -> Result<Option<Response>, host::Error> {
-        let reply = self.v8.request(message, self.deadline + GRACE).map_err(engine)?;
+        let patience = if request.is_some() { self.call_patience } else { self.start_patience };
+        let reply = self.v8.request(message, patience).map_err(engine)?;
         self.memory = reply.memory.and_then(|memory| usize::try_from(memory).ok());
         if let Some(instances) = reply.instances {
             self.instances = instances;
@@ -411,7 +481,6 @@ impl V8Guest {
         }
         if let Some(reason) = reply.host_error {
             return Err(match reply.kind.as_deref() {
-                Some("fetch_not_offered") => HostError::FetchNotOffered { request: summary() }.into(),
                 Some("bad_request") => HostError::BadRequest { request: summary(), reason }.into(),
                 _ => engine(reason),
             });
@@ -436,7 +505,7 @@ impl V8Guest {
             stdout: String::new(),
             stderr: wire.stderr,
             panic,
-            fetches: 0,
+            fetches: wire.fetches,
         }))
     }
 }
@@ -472,6 +541,7 @@ impl Drop for V8Guest {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{TcpListener, TcpStream};
     use std::path::PathBuf;
     use std::sync::OnceLock;
     use std::time::Instant;
@@ -566,7 +636,7 @@ mod tests {
 
     fn open(v8: &V8, name: &str, wat: &str) -> V8Guest {
         let path = write(&format!("{name}.wat"), wat);
-        v8.open(&path, name, 128 << 20, Duration::from_secs(5)).expect("the test guest opens")
+        v8.open(&path, name, 128 << 20, Duration::from_secs(5), &Outbound::default()).expect("the test guest opens")
     }
 
     fn rule(result: Result<impl std::fmt::Debug, host::Error>) -> Rule {
@@ -626,7 +696,7 @@ mod tests {
         let extra = "(data (i32.const 600) \"\\74\\02\\00\\00\\05\\00\\00\\00\")\n(data (i32.const 628) \"oops\\0a\")";
         let binary = wat::parse_str(wat_guest(200, handler, extra, true)).unwrap();
         let path = write("counter.wasm", binary);
-        let mut guest = v8.open(&path, "counter", 128 << 20, Duration::from_secs(5)).unwrap();
+        let mut guest = v8.open(&path, "counter", 128 << 20, Duration::from_secs(5), &Outbound::default()).unwrap();
         let request = Request::new("GET", "/counter");
         let first = guest.call(&request).unwrap();
         assert_eq!((first.status, text(&first).as_str(), first.stderr.as_str()), (200, "1", "oops\n"));
@@ -672,9 +742,16 @@ mod tests {
             .replace("(local.get $n) (i32.const 7)", "(i32.wrap_i64 (local.get $n)) (i32.const 7)");
         assert_eq!(rule(open(v8, "malloc-i64", &wrong_malloc).start()), Rule::ModuleExports);
         let not_wasm = write("not-wasm.wasm", "this is not a module");
-        let mut not_wasm = v8.open(&not_wasm, "not-wasm", 128 << 20, Duration::from_secs(5)).unwrap();
+        let mut not_wasm =
+            v8.open(&not_wasm, "not-wasm", 128 << 20, Duration::from_secs(5), &Outbound::default()).unwrap();
         assert_eq!(rule(not_wasm.start()), Rule::ModuleWasm);
-        match v8.open(Path::new("/nonexistent/guest.wasm"), "missing", 128 << 20, Duration::from_secs(5)) {
+        match v8.open(
+            Path::new("/nonexistent/guest.wasm"),
+            "missing",
+            128 << 20,
+            Duration::from_secs(5),
+            &Outbound::default(),
+        ) {
             Err(host::Error::Host(HostError::Read { .. })) => {}
             other => panic!("expected a read error, got {other:?}"),
         }
@@ -762,19 +839,339 @@ mod tests {
             open(v8, "status-204", &wat_guest(204, "(i32.const 256)", "", true)).call(&Request::new("GET", "/"));
         let no_content = no_content.unwrap();
         assert_eq!((no_content.status, no_content.body.as_bytes()), (204, &b""[..]));
-        match open(v8, "status-fetch", &wat_guest(-1, "(i32.const 256)", "", true)).call(&Request::new("GET", "/x")) {
-            Err(host::Error::Host(HostError::FetchNotOffered { request })) => assert_eq!(request, "GET /x"),
-            other => panic!("expected fetch_not_offered, got {other:?}"),
+        // -1 asks for a fetch, always offered under `gomode`; this guest's slot 1 (`text/plain`)
+        // has no newline, so the request it asks for is malformed, and the instance is kept.
+        let mut fetch = open(v8, "status-fetch", &wat_guest(-1, "(i32.const 256)", "", true));
+        match fetch.call(&Request::new("GET", "/x")) {
+            Err(host::Error::Guest(error)) => {
+                assert_eq!(error.rule(), Rule::FetchRequest);
+                assert!(error.violation.message.contains("no newline"), "{error}");
+                assert_eq!(error.request.as_deref(), Some("GET /x"));
+            }
+            other => panic!("expected fetch.request, got {other:?}"),
         }
+        assert_eq!((fetch.instances(), fetch.memory_size()), (1, Some(2 << 16)));
         let mut out_of_bounds = open(v8, "response-oob", &wat_guest(200, "(i32.const 131070)", "", true));
         assert_eq!(rule(out_of_bounds.call(&Request::new("GET", "/"))), Rule::ResponsePointer);
+    }
+
+    /// A guest that asks for the fetch its request describes and answers with the fetch's
+    /// record, which has the shape of a three-slot response. The request's path without its
+    /// leading `/` is the method (`/GET`, `/__KV_PUT`), and its body is `URL\nBODY` (so the
+    /// request is a POST). `replay` is what the handler does when slot 4 has tag 4: return the
+    /// record, trap, or ask again. `extra` adds items, such as a slot 3 at 304.
+    fn fetching_guest(replay: Replay, extra: &str) -> String {
+        let replay = match replay {
+            Replay::Record => "(return (i32.load offset=68 (local.get $req)))",
+            Replay::Trap => "unreachable",
+            Replay::AskAgain => "(nop)",
+        };
+        let handler = format!(
+            r#"(local $path i32) (local $len i32)
+    (if (i32.eq (i32.load8_u offset=64 (local.get $req)) (i32.const 4)) (then {replay}))
+    ;; Slot 1 is the path's text after its `/`, then a newline, at 1024.
+    (local.set $path (i32.load offset=20 (local.get $req)))
+    (local.set $len (i32.sub (i32.load (local.get $path)) (i32.const 1)))
+    (i32.store (i32.const 1024) (i32.add (local.get $len) (i32.const 1)))
+    (memory.copy (i32.const 1028) (i32.add (local.get $path) (i32.const 5)) (local.get $len))
+    (i32.store8 (i32.add (i32.const 1028) (local.get $len)) (i32.const 10))
+    (i32.store (i32.const 276) (i32.const 1024))
+    ;; Slot 2 is the request's body.
+    (i32.store (i32.const 292) (i32.load offset=36 (local.get $req)))
+    (i32.const 256)"#
+        );
+        wat_guest(-1, &handler, extra, true)
+    }
+
+    /// What [`fetching_guest`] does on a replay.
+    #[derive(Clone, Copy)]
+    enum Replay {
+        Record,
+        Trap,
+        AskAgain,
+    }
+
+    /// `POST /<method>` with body `URL\nBODY`, which [`fetching_guest`] turns into that fetch.
+    fn asks(method: &str, url_and_body: &str) -> Request {
+        let mut request = Request::new("POST", &format!("/{method}"));
+        request.body = url_and_body.as_bytes().to_vec();
+        request
+    }
+
+    /// The port of a loopback HTTP/1.1 server shared by the fetch tests. It answers by path:
+    /// `/x` with 201, `text/x-test` and `hello-fetch`; `/moved` with a 302 to `/x`; `/echo` with
+    /// the method, the request's content type and its body; `/big` with 2,000 bytes; `/slow` as
+    /// `/x`, after 700 ms; anything else with 404. Every answer closes the connection.
+    fn upstream() -> u16 {
+        static PORT: OnceLock<u16> = OnceLock::new();
+        *PORT.get_or_init(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+            let port = listener.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    std::thread::spawn(move || answer(stream));
+                }
+            });
+            port
+        })
+    }
+
+    /// Reads one request from `stream` and answers it as [`upstream`] says.
+    fn answer(mut stream: TcpStream) {
+        let Ok(clone) = stream.try_clone() else { return };
+        let mut reader = BufReader::new(clone);
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).is_err() {
+            return;
+        }
+        let mut parts = request_line.split(' ');
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("/").to_owned());
+        let (mut length, mut content_type) = (0, String::new());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.trim_end().split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "content-type" => content_type = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, headers, body) = match path.as_str() {
+            "/x" => ("201 Created", "Content-Type: text/x-test\r\nX-Dropped: 1\r\n", b"hello-fetch".to_vec()),
+            "/moved" => ("302 Found", "Location: /x\r\n", b"moved".to_vec()),
+            "/echo" => {
+                let echo = format!("{method} {content_type} {}", String::from_utf8_lossy(&body));
+                ("200 OK", "Content-Type: text/plain\r\n", echo.into_bytes())
+            }
+            "/big" => ("200 OK", "", vec![b'b'; 2000]),
+            "/slow" => {
+                std::thread::sleep(Duration::from_millis(700));
+                ("201 Created", "Content-Type: text/x-test\r\n", b"hello-fetch".to_vec())
+            }
+            _ => ("404 Not Found", "", Vec::new()),
+        };
+        let head = format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+    }
+
+    /// Outbound fetch allowed to the test upstream only, with `change` applied.
+    fn to_upstream(change: impl FnOnce(&mut Outbound)) -> Outbound {
+        let mut outbound = Outbound { allow_net: vec![format!("127.0.0.1:{}", upstream())], ..Outbound::default() };
+        change(&mut outbound);
+        outbound
+    }
+
+    fn open_with(v8: &V8, name: &str, wat: &str, deadline: Duration, outbound: &Outbound) -> V8Guest {
+        let path = write(&format!("{name}.wat"), wat);
+        v8.open(&path, name, 128 << 20, deadline, outbound).expect("the test guest opens")
+    }
+
+    #[test]
+    fn a_fetch_is_made_and_the_handler_replayed_with_the_record() {
+        let Some(v8) = v8() else { return };
+        let port = upstream();
+        let mut guest =
+            open_with(v8, "fetcher", &fetching_guest(Replay::Record, ""), Duration::from_secs(5), &to_upstream(|_| {}));
+        // Only the status, the content type and the body reach the guest.
+        let response = guest.call(&asks("GET", &format!("http://127.0.0.1:{port}/x\n"))).unwrap();
+        assert_eq!(
+            (response.status, response.content_type.as_str(), text(&response).as_str()),
+            (201, "text/x-test", "hello-fetch")
+        );
+        assert_eq!((response.fetches, response.headers.len()), (1, 0));
+        // A redirect is followed; a POST sends its body, with the content type.
+        let moved = guest.call(&asks("get", &format!(" http://127.0.0.1:{port}/moved \n"))).unwrap();
+        assert_eq!((moved.status, text(&moved).as_str()), (201, "hello-fetch"));
+        let echo = guest.call(&asks("POST", &format!("http://127.0.0.1:{port}/echo\npayload"))).unwrap();
+        assert_eq!((echo.status, text(&echo).as_str()), (200, "POST  payload"));
+        // A trap on the replay is GoMode's 500 panic, as on the first call.
+        let mut traps = open_with(
+            v8,
+            "fetch-traps",
+            &fetching_guest(Replay::Trap, ""),
+            Duration::from_secs(5),
+            &to_upstream(|_| {}),
+        );
+        let panic = traps.call(&asks("GET", &format!("http://127.0.0.1:{port}/x\n"))).unwrap();
+        assert_eq!((panic.status, text(&panic).as_str(), panic.fetches), (500, "panic: unreachable", 1));
+        assert_eq!(traps.instances(), 1);
+    }
+
+    #[test]
+    fn failed_fetches_get_gomodes_synthetic_502() {
+        let Some(v8) = v8() else { return };
+        let port = upstream();
+        let guest = |name: &str, outbound: &Outbound| {
+            open_with(v8, name, &fetching_guest(Replay::Record, ""), Duration::from_secs(5), outbound)
+        };
+        let failed = |guest: &mut V8Guest, method: &str, url: &str| {
+            let response = guest.call(&asks(method, &format!("{url}\n"))).unwrap();
+            assert_eq!((response.status, response.content_type.as_str()), (502, "text/plain"), "{url}");
+            text(&response)
+        };
+        // No host is allowed unless told.
+        let mut closed = guest("no-net", &Outbound::default());
+        assert_eq!(
+            failed(&mut closed, "GET", &format!("http://127.0.0.1:{port}/x")),
+            format!(
+                "TypeError: fetch denied: 127.0.0.1:{port} is not allowed; gomode-host allows outbound network only \
+                 to hosts given with --allow-net HOST[:PORT]"
+            )
+        );
+        assert_eq!(failed(&mut closed, "GET", "not a url"), "TypeError: Invalid URL: not a url");
+        assert_eq!(failed(&mut closed, "GET", "ftp://a/"), "TypeError: fetch failed: unsupported scheme ftp:");
+        assert_eq!(failed(&mut closed, "trace", "http://a/"), "TypeError: 'trace' HTTP method is unsupported.");
+        // A host allowed on another port only is not allowed on this one.
+        let mut other_port =
+            guest("other-port", &Outbound { allow_net: vec!["127.0.0.1:1".into()], ..Outbound::default() });
+        assert!(
+            failed(&mut other_port, "GET", &format!("http://127.0.0.1:{port}/x"))
+                .starts_with("TypeError: fetch denied")
+        );
+        // `HOST` allows every port; nothing listens on a port just freed.
+        let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut any_port = guest("any-port", &Outbound { allow_net: vec!["127.0.0.1".into()], ..Outbound::default() });
+        assert_eq!(
+            failed(&mut any_port, "GET", &format!("http://127.0.0.1:{free}/")),
+            format!("TypeError: fetch failed: cannot connect to 127.0.0.1:{free}")
+        );
+        // The time and the size of an answer are bounded.
+        let mut limited = guest(
+            "limited",
+            &to_upstream(|o| {
+                o.fetch_timeout = Duration::from_millis(200);
+                o.fetch_max_bytes = 1999;
+            }),
+        );
+        assert_eq!(
+            failed(&mut limited, "GET", &format!("http://127.0.0.1:{port}/slow")),
+            "TypeError: fetch failed: no complete answer within 200 ms"
+        );
+        assert_eq!(
+            failed(&mut limited, "GET", &format!("http://127.0.0.1:{port}/big")),
+            "TypeError: fetch failed: the response body is over 1999 bytes"
+        );
+        let mut exact = guest("exact", &to_upstream(|o| o.fetch_max_bytes = 2000));
+        assert_eq!(
+            exact.call(&asks("GET", &format!("http://127.0.0.1:{port}/big\n"))).unwrap().body.as_bytes().len(),
+            2000
+        );
+    }
+
+    #[test]
+    fn the_deadline_does_not_count_the_time_a_fetch_takes() {
+        let Some(v8) = v8() else { return };
+        let port = upstream();
+        // The upstream takes 700 ms; the guest's deadline is 300 ms.
+        let mut guest = open_with(
+            v8,
+            "slow-fetch",
+            &fetching_guest(Replay::Record, ""),
+            Duration::from_millis(300),
+            &to_upstream(|_| {}),
+        );
+        let response = guest.call(&asks("GET", &format!("http://127.0.0.1:{port}/slow\n"))).unwrap();
+        assert_eq!((response.status, text(&response).as_str()), (201, "hello-fetch"));
+        assert_eq!(guest.instances(), 1);
+    }
+
+    #[test]
+    fn kv_answers_as_gomode_does() {
+        let Some(v8) = v8() else { return };
+        let wat = fetching_guest(Replay::Record, "");
+        let mut guest = open_with(v8, "kv", &wat, Duration::from_secs(5), &Outbound::default());
+        let mut op = |method: &str, key_and_value: &str| {
+            let response = guest.call(&asks(method, key_and_value)).unwrap();
+            (response.status, response.content_type.clone(), text(&response))
+        };
+        let plain = |status: i32, body: &str| (status as u16, "text/plain;charset=UTF-8".to_owned(), body.to_owned());
+        assert_eq!(op("__KV_GET", "a\n"), plain(404, ""));
+        assert_eq!(op("__KV_PUT", " b \nvalue b"), plain(200, "ok"));
+        assert_eq!(op("__KV_PUT", "a\nvalue a"), plain(200, "ok"));
+        assert_eq!(op("__KV_PUT", "é\n"), plain(200, "ok"));
+        assert_eq!(op("__KV_PUT", "z\n"), plain(200, "ok"));
+        assert_eq!(op("__KV_GET", "b\n"), plain(200, "value b"));
+        // Names in UTF-8 byte order, and only those with the prefix.
+        let json = |body: &str| (200, "application/json".to_owned(), body.to_owned());
+        assert_eq!(op("__KV_LIST", "\n"), json(r#"["a","b","z","é"]"#));
+        assert_eq!(op("__KV_LIST", "a\n"), json(r#"["a"]"#));
+        assert_eq!(op("__KV_DELETE", "a\n"), plain(200, "ok"));
+        assert_eq!(op("__KV_DELETE", "a\n"), plain(200, "ok"));
+        assert_eq!(op("__KV_GET", "a\n"), plain(404, ""));
+        assert_eq!(op("__KV_GET", "\n"), plain(500, "TypeError: KV key must not be empty"));
+        assert_eq!(op("__R2_GET", "a\n"), plain(400, "unknown binding op: __R2_GET"));
+        // Every open starts with an empty store.
+        let mut fresh = open_with(v8, "kv-fresh", &wat, Duration::from_secs(5), &Outbound::default());
+        assert_eq!(fresh.call(&asks("__KV_GET", "b\n")).unwrap().status, 404);
+        // Without the binding.
+        let no_kv = Outbound { kv: false, ..Outbound::default() };
+        let mut without = open_with(v8, "no-kv", &wat, Duration::from_secs(5), &no_kv);
+        let response = without.call(&asks("__KV_LIST", "\n")).unwrap();
+        assert_eq!((response.status, text(&response).as_str()), (500, "KV binding not configured"));
+        assert_eq!(response.content_type, "text/plain;charset=UTF-8");
+        assert_eq!(without.call(&asks("__X", "k\n")).unwrap().status, 400);
+    }
+
+    #[test]
+    fn a_handler_that_fetches_forever_breaks_the_cap() {
+        let Some(v8) = v8() else { return };
+        let capped = Outbound { max_fetches: 3, ..Outbound::default() };
+        let mut guest =
+            open_with(v8, "forever", &fetching_guest(Replay::AskAgain, ""), Duration::from_secs(5), &capped);
+        match guest.call(&asks("__KV_GET", "k\n")) {
+            Err(host::Error::Guest(error)) => {
+                assert_eq!(error.rule(), Rule::FetchCap);
+                assert!(
+                    error.violation.message.contains("4 times") && error.violation.message.contains("--max-fetches")
+                );
+            }
+            other => panic!("expected fetch.cap, got {other:?}"),
+        }
+        // The rule keeps the instance, and the count starts again with the next request.
+        assert_eq!(rule(guest.call(&asks("__KV_GET", "k\n"))), Rule::FetchCap);
+        assert_eq!(guest.instances(), 1);
+    }
+
+    #[test]
+    fn a_malformed_fetch_request_names_the_rule() {
+        let Some(v8) = v8() else { return };
+        let mut guest = open_with(
+            v8,
+            "malformed",
+            &fetching_guest(Replay::Record, ""),
+            Duration::from_secs(5),
+            &Outbound::default(),
+        );
+        // No newline in slot 2, and an empty URL for an HTTP fetch; a binding's key may be empty.
+        assert_eq!(rule(guest.call(&asks("GET", "http://a/"))), Rule::FetchRequest);
+        assert_eq!(rule(guest.call(&asks("GET", " \nbody"))), Rule::FetchRequest);
+        assert_eq!(guest.call(&asks("__KV_LIST", "\n")).unwrap().status, 200);
+        // Slot 3 must start with a decimal call index, and hold header lines GoMode can append.
+        for (i, (index, headers)) in
+            [("one", ""), ("0", "Bad Name: 1\n"), ("0", "X-A: \u{100}\n")].into_iter().enumerate()
+        {
+            let slot3 =
+                format!("{}\n{}", slot_at(304, 4, 1536), string_at(1536, format!("{index}\n{headers}").as_bytes()));
+            let wat = fetching_guest(Replay::Record, &slot3);
+            let mut guest =
+                open_with(v8, &format!("malformed-slot3-{i}"), &wat, Duration::from_secs(5), &Outbound::default());
+            assert_eq!(rule(guest.call(&asks("__KV_LIST", "\n"))), Rule::FetchRequest, "{index:?} {headers:?}");
+        }
     }
 
     #[test]
     fn deadlines_and_the_memory_limit_drop_the_instance() {
         let Some(v8) = v8() else { return };
         let path = write("loops.wat", wat_guest(200, "(loop $forever (br $forever)) (i32.const 256)", "", true));
-        let mut loops = v8.open(&path, "loops", 128 << 20, Duration::from_millis(300)).unwrap();
+        let mut loops = v8.open(&path, "loops", 128 << 20, Duration::from_millis(300), &Outbound::default()).unwrap();
         let started = Instant::now();
         assert_eq!(rule(loops.call(&Request::new("GET", "/"))), Rule::CallDeadline);
         assert_eq!(rule(loops.call(&Request::new("GET", "/"))), Rule::CallDeadline);
@@ -782,7 +1179,7 @@ mod tests {
         assert_eq!((loops.instances(), loops.memory_size()), (2, None));
         let bomb = "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 256)) (i32.const -1)))) unreachable";
         let path = write("bomb.wat", wat_guest(200, bomb, "", true));
-        let mut bomb = v8.open(&path, "bomb", 16 << 20, Duration::from_secs(5)).unwrap();
+        let mut bomb = v8.open(&path, "bomb", 16 << 20, Duration::from_secs(5), &Outbound::default()).unwrap();
         assert_eq!(rule(bomb.call(&Request::new("GET", "/"))), Rule::CallMemory);
         assert_eq!(bomb.memory_size(), None);
     }
@@ -813,7 +1210,7 @@ mod tests {
         let Some(v8) = v8() else { return };
         let path = std::env::var_os("GOMODE_V8_BENCH_GUEST")
             .map_or_else(|| crate::guests_dir().join("rust-leaking.wasm"), PathBuf::from);
-        let mut guest = v8.open(&path, "bench", 128 << 20, Duration::from_secs(5)).unwrap();
+        let mut guest = v8.open(&path, "bench", 128 << 20, Duration::from_secs(5), &Outbound::default()).unwrap();
         let started = Instant::now();
         guest.start().unwrap();
         println!("start: {:?}", started.elapsed());

@@ -152,7 +152,9 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                         on_wasmtime
                             .get_or_init(|| match load() {
                                 Ok(module) => {
-                                    let done = conformance::run_case(&mut module.guest(), &run.entry.case, profile);
+                                    let mut guest =
+                                        module.guest().with_upstream(conformance::upstream::case_upstream());
+                                    let done = conformance::run_case(&mut guest, &run.entry.case, profile);
                                     (done.answers, done.result.map_err(|failure| failure.to_string()))
                                 }
                                 Err(message) => (Vec::new(), Err(message)),
@@ -368,7 +370,15 @@ fn same_on_v8(
     run: &Run,
     on_wasmtime: &[conformance::Answer],
 ) -> Result<Option<String>, String> {
-    let mut guest = v8.open(&run.path, &run.guest, limits.memory_limit, limits.deadline).map_err(|e| e.to_string())?;
+    let mut guest = v8
+        .open(
+            &run.path,
+            &run.guest,
+            limits.memory_limit,
+            limits.deadline,
+            &conformance::upstream::case_v8_outbound(limits.max_fetches),
+        )
+        .map_err(|e| e.to_string())?;
     let on_v8 = conformance::run_case(&mut guest, &run.entry.case, Profile::Gomode);
     if let Some(i) =
         (0..on_v8.answers.len().max(on_wasmtime.len())).find(|&i| on_v8.answers.get(i) != on_wasmtime.get(i))

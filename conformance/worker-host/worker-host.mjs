@@ -9,23 +9,28 @@
 // `conformance/src/v8.rs` embeds this text and runs it as `node --input-type=module --eval
 // <text>`; `node worker-host.mjs` works too, because the script never looks at its own path.
 //
-//   {"id":1,"op":"open","path":"/abs/g.wasm","name":"g","memory_limit":134217728,"deadline_ms":5000}
+//   {"id":1,"op":"open","path":"/abs/g.wasm","name":"g","memory_limit":134217728,"deadline_ms":5000,
+//    "allow_net":["127.0.0.1:8000"],"fetch_timeout_ms":30000,"fetch_max_bytes":16777216,"kv":true,
+//    "max_fetches":64}
 //       → {"id":1,"handle":7}, or {"id":1,"host_error":"…","kind":"read"} when the file cannot be
 //       read. `wasm_base64` may carry the module's bytes (the client sends it for a `.wat` file
-//       that it translated); `path` still names the file, for the compile cache.
+//       that it translated); `path` still names the file, for the compile cache. The last five
+//       fields govern the guest's outbound fetches (below); each may be left out, and then is
+//       the value shown, except `allow_net`, which is empty (no host allowed).
 //   {"id":2,"op":"start","handle":7}
 //       → {"id":2,"ok":true,"memory":1114112,"instances":1}, or an error reply.
 //   {"id":3,"op":"call","handle":7,"method":"POST","target":"/echo?x=1","headers":[["X-A","1"]],
 //    "body_base64":"…"}
 //       → {"id":3,"response":{"status":200,"content_type":"…","headers":[["name","value"]],
-//          "body_base64":"…","body_tag":"string"|"bytes","panic":null|"unreachable","stderr":"…"},
-//          "memory":1114112,"instances":1}
+//          "body_base64":"…","body_tag":"string"|"bytes","panic":null|"unreachable","stderr":"…",
+//          "fetches":0},"memory":1114112,"instances":1}
+//       where `fetches` counts the outbound fetches the guest asked for before it answered.
 //   {"id":4,"op":"close","handle":7} → {"id":4,"ok":true}
 //   {"id":5,"op":"ping"} → {"id":5,"ok":true,"node":"v20.20.2"}
 //
 // An error reply is {"id":…,"error":{"rule":"gomode.scratch","message":"…","stderr":"…"},
 // "memory":…|null,"instances":…} when the guest broke a rule, or {"id":…,"host_error":"…",
-// "kind":"fetch_not_offered"|"bad_request"|"read"|"other"} when the guest is not to blame.
+// "kind":"bad_request"|"read"|"other"} when the guest is not to blame.
 // `memory` is the live instance's memory in bytes, or null when there is none (after a rule that
 // drops the instance); `instances` counts the instances created for the handle so far.
 //
@@ -45,8 +50,23 @@
 // Fetch's own refusals are the client's fault (`bad_request`): a method that is not a token or is
 // CONNECT, TRACE or TRACK, a header value above U+00FF, a target that is not a path.
 //
-// Deadlines ARE enforced: the main thread times every start and call, and past the deadline it
-// terminates the instance's Worker (`call.deadline`; the next call gets a fresh instance). The
+// Outbound fetch (ABI.md §12) is always offered, as on GoMode. While the handler answers status
+// -1, the instance's thread reads the request it asks for from response slots 1 to 3, as the
+// wasmtime host reads it (`fetch.request` when it is malformed; `fetch.cap` past `max_fetches`
+// in one request; the instance is kept after both), and the main thread answers it: a method
+// starting with `__` is a binding operation on the handle's KV store (an in-memory Map that
+// starts empty with each `open`), anything else an HTTP fetch with Node's global `fetch` under
+// the same network policy as the wasmtime host (an allow list checked on every redirect hop,
+// redirects followed by hand, one timeout, a bounded body, and failures turned into GoMode's
+// synthetic 502 with ABI.md's texts). The thread then writes the result's record through the
+// guest's `malloc`, writes the same request at the scratch with the record in slot 4 and the call
+// index in slot 5, and calls `handle_zerobuf` again; a throw there is the same 500 `panic:` as on
+// the first call. The guest's stderr is collected over all the calls of the request.
+//
+// Deadlines ARE enforced: the main thread times every start and every call into the guest (each
+// call of a fetch loop, and the `malloc` of each record, on its own; time spent on a fetch is not
+// counted, as the deadline models GoMode's CPU limit), and past the deadline it terminates the
+// instance's Worker (`call.deadline`; the next call gets a fresh instance). The
 // memory limit is checked after every start and call, because V8 cannot refuse a growth: past it
 // the rule is `call.memory` and the instance is dropped. (wasmtime refuses the growth itself, so
 // a guest that survives a refused growth answers there and breaks `call.memory` here.)
@@ -334,6 +354,220 @@ async function slotTexts({ method, target, headers, body_base64: bodyBase64 }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Outbound fetch: the network and the KV binding (ABI.md §12)
+// ---------------------------------------------------------------------------------------------
+
+// What a handle's fetches may do unless `open` says otherwise: no host allowed, 30 s, 16 MiB,
+// a KV binding, 64 fetches per request; as the wasmtime host's defaults.
+const DEFAULT_FETCH_TIMEOUT_MS = 30000;
+const DEFAULT_FETCH_MAX_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_FETCHES = 64;
+// The most redirects one fetch follows, as Fetch does.
+const MAX_REDIRECTS = 20;
+// Node's timers take at most 2^31 - 1 ms; a longer fetch timeout is cut to that.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// The most names one `__KV_LIST` answers: one page of Workers KV.
+const KV_LIST_PAGE = 1000;
+// The content type of a `Response` built from a string in a Worker, which every binding answer
+// but `__KV_LIST` has.
+const BINDING_TYPE = "text/plain;charset=UTF-8";
+// The methods Fetch upper-cases, in any case; every other method is sent as written.
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+// An HTTP token, which a method must be.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// The codes of the errors (on `err.cause`) that mean no connection was made: refused, no such
+// host, unreachable, a connect timeout, or a TLS handshake that failed (the wasmtime host's
+// client counts a handshake as part of connecting).
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NODATA", "EAI_NONAME", "EHOSTUNREACH", "ENETUNREACH",
+  "EHOSTDOWN", "ENETDOWN", "EADDRNOTAVAIL", "UND_ERR_CONNECT_TIMEOUT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "CERT_REVOKED", "CERT_UNTRUSTED",
+  "CERT_REJECTED", "HOSTNAME_MISMATCH",
+]);
+const isConnectCode = (code) =>
+  typeof code === "string" && (CONNECT_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_"));
+
+const asciiLower = (text) => text.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+const asciiUpper = (text) => text.replace(/[a-z]+/g, (m) => m.toUpperCase());
+// UTF-8 decoding that keeps a leading byte order mark, as Rust's `String::from_utf8_lossy` does.
+const lossyKeepingBom = new TextDecoder("utf-8", { ignoreBOM: true });
+// UTF-8 decoding as `Response.text()` does it: lossy, a leading byte order mark dropped.
+const responseText = new TextDecoder();
+
+// A fetch that failed; its message is the body of GoMode's synthetic 502, in ABI.md's words.
+class FetchFailure extends Error {}
+
+const failure = {
+  denied: (authority) =>
+    new FetchFailure(
+      `TypeError: fetch denied: ${authority} is not allowed; gomode-host allows outbound network only to hosts ` +
+        "given with --allow-net HOST[:PORT]",
+    ),
+  invalidUrl: (url) => new FetchFailure(`TypeError: Invalid URL: ${url}`),
+  scheme: (scheme) => new FetchFailure(`TypeError: fetch failed: unsupported scheme ${scheme}:`),
+  method: (method) => new FetchFailure(`TypeError: '${method}' HTTP method is unsupported.`),
+  connect: (authority) => new FetchFailure(`TypeError: fetch failed: cannot connect to ${authority}`),
+  timeout: (ms) => new FetchFailure(`TypeError: fetch failed: no complete answer within ${ms} ms`),
+  tooLarge: (max) => new FetchFailure(`TypeError: fetch failed: the response body is over ${max} bytes`),
+  redirects: () => new FetchFailure("TypeError: fetch failed: redirect count exceeded"),
+  broken: () => new FetchFailure("TypeError: fetch failed: the connection broke before a complete response"),
+};
+
+// A URL's port: its explicit one, or its scheme's default (the scheme is http or https here).
+const portOf = (url) => (url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80);
+
+// `host:port` of a URL, as the failure texts name it (an IPv6 host in brackets).
+const authorityOf = (url) => `${url.hostname}:${portOf(url)}`;
+
+// Whether the allow list lets a fetch reach `url`: an entry `HOST` allows every port of HOST
+// and `HOST:PORT` one port (IPv6 in brackets), compared without ASCII case, as the wasmtime
+// host's `NetPolicy::allows` does.
+function allows(allowNet, url) {
+  const host = url.hostname;
+  const port = portOf(url);
+  return allowNet.some((raw) => {
+    const entry = asciiLower(raw);
+    const at = entry.lastIndexOf(":");
+    if (at > 0 && !entry.endsWith("]")) {
+      // The port as Rust parses a u16: an optional `+` and decimal digits, at most 65535.
+      const digits = entry.slice(at + 1);
+      const allowed = /^\+?[0-9]+$/.test(digits) ? Number(digits.replace(/^\+/, "")) : NaN;
+      return entry.slice(0, at) === host && allowed <= 65535 && allowed === port;
+    }
+    return entry === host;
+  });
+}
+
+// Makes the HTTP fetch a guest asked for with Node's global `fetch`, under the handle's policy,
+// as the wasmtime host's `Net::fetch` makes it (`host/src/net.rs`): the method normalized as
+// Fetch does, redirects followed by hand (at most 20, each hop allowed and its scheme checked;
+// a 303 that does not answer HEAD, or a 301 or 302 answering POST, turns into a GET without body
+// or `Content-Type`), one timeout for everything including the body, and a bounded body. Keeps
+// what GoMode keeps: the status, the `content-type` (or "") and the body as `Response.text()`
+// gives it. Throws a FetchFailure.
+async function httpFetch(request, policy) {
+  let url;
+  try {
+    url = new URL(request.url);
+  } catch {
+    throw failure.invalidUrl(request.url);
+  }
+  const upper = asciiUpper(request.method);
+  let method = NORMALIZED_METHODS.has(upper) ? upper : request.method;
+  if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") throw failure.method(request.method);
+  let headers = request.headers;
+  // Bytes, not a string: Fetch gives a string body a `text/plain;charset=UTF-8` type of its own.
+  let body = request.body !== "" && method !== "GET" && method !== "HEAD" ? encoder.encode(request.body) : null;
+  const signal = AbortSignal.timeout(Math.min(policy.timeoutMs, MAX_TIMER_MS));
+  // What an error thrown by `fetch` or by reading the body means, for the hop to `at`.
+  const failed = (err, at) => {
+    if (err instanceof FetchFailure) return err;
+    if (signal.aborted || err?.name === "TimeoutError") return failure.timeout(policy.timeoutMs);
+    const cause = err?.cause;
+    const codes = [cause?.code, ...(Array.isArray(cause?.errors) ? cause.errors.map((e) => e?.code) : [])];
+    // Fetch refuses its "bad ports" (such as 1 and 6000) before connecting.
+    if (codes.some(isConnectCode) || cause?.message === "bad port") return failure.connect(authorityOf(at));
+    return failure.broken();
+  };
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw failure.scheme(url.protocol.slice(0, -1));
+    if (!allows(policy.allowNet, url)) throw failure.denied(authorityOf(url));
+    if (signal.aborted) throw failure.timeout(policy.timeoutMs);
+    if (!TOKEN.test(method)) throw failure.method(method);
+    let response;
+    try {
+      response = await fetch(url, { method, headers, body, redirect: "manual", signal });
+    } catch (err) {
+      throw failed(err, url);
+    }
+    const status = response.status;
+    const location = response.headers.get("location");
+    if ([301, 302, 303, 307, 308].includes(status) && location !== null) {
+      await response.body?.cancel().catch(() => {});
+      // Header values arrive as bytes, one character each; a Location is read as UTF-8.
+      const target = lossyKeepingBom.decode(Buffer.from(location, "latin1"));
+      try {
+        url = new URL(target, url);
+      } catch {
+        throw failure.invalidUrl(target);
+      }
+      if ((status === 303 && method !== "HEAD") || ((status === 301 || status === 302) && method === "POST")) {
+        method = "GET";
+        body = null;
+        headers = headers.filter(([name]) => asciiLower(name) !== "content-type");
+      }
+      continue;
+    }
+    const contentType = response.headers.get("content-type") ?? "";
+    const chunks = [];
+    let total = 0;
+    try {
+      if (response.body) {
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          total += value.length;
+          if (total > policy.maxBytes) {
+            reader.cancel().catch(() => {});
+            throw failure.tooLarge(policy.maxBytes);
+          }
+          chunks.push(value);
+        }
+      }
+    } catch (err) {
+      throw failed(err, url);
+    }
+    return { status, content_type: contentType, body: responseText.decode(Buffer.concat(chunks, total)) };
+  }
+  throw failure.redirects();
+}
+
+// Answers a binding operation (a method starting with `__`) over the handle's KV store, a Map
+// that lives as long as the handle, or null when the KV binding is off; as ABI.md §12's KV table
+// says and GoMode's Worker answers over Workers KV.
+function binding(request, store) {
+  const text = (status, body) => ({ status, content_type: BINDING_TYPE, body });
+  const op = request.method;
+  const key = request.url;
+  const known = ["__KV_GET", "__KV_PUT", "__KV_DELETE", "__KV_LIST"].includes(op);
+  if (store === null && op.startsWith("__KV_")) return text(500, "KV binding not configured");
+  if (!known) return text(400, `unknown binding op: ${op}`);
+  if (op !== "__KV_LIST" && key === "") return text(500, "TypeError: KV key must not be empty");
+  switch (op) {
+    case "__KV_GET":
+      return store.has(key) ? text(200, store.get(key)) : text(404, "");
+    case "__KV_PUT":
+      store.set(key, request.body);
+      return text(200, "ok");
+    case "__KV_DELETE":
+      store.delete(key);
+      return text(200, "ok");
+    default: {
+      // Byte order of the UTF-8 names, as Workers KV lists them.
+      const names = [...store.keys()]
+        .filter((name) => name.startsWith(key))
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+        .slice(0, KV_LIST_PAGE);
+      return { status: 200, content_type: "application/json", body: JSON.stringify(names) };
+    }
+  }
+}
+
+// Answers one fetch a guest asked for: a binding operation, or HTTP; a failed HTTP fetch is
+// GoMode's synthetic 502, `text/plain`, with the failure's text.
+async function answerFetch(request, policy, store) {
+  if (request.method.startsWith("__")) return binding(request, store);
+  try {
+    return await httpFetch(request, policy);
+  } catch (err) {
+    const body = err instanceof FetchFailure ? err.message : failure.broken().message;
+    return { status: 502, content_type: "text/plain", body };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The instance's thread
 // ---------------------------------------------------------------------------------------------
 
@@ -542,8 +776,9 @@ async function workerMain() {
   }
 
   // Writes the six request slots and their payloads at the scratch, exactly as GoMode lays
-  // them out, but with every slot byte and pad zeroed (slots 4 and 5 are all zero).
-  function writeRequest(texts) {
+  // them out, but with every slot byte and pad zeroed. Slots 4 and 5 are null, or on a replay
+  // the fetch record (tag 4, its address) and the call index (tag 2).
+  function writeRequest(texts, replaying) {
     const size = 96 + texts.reduce((sum, t) => sum + a4(4 + t.length), 0);
     const block = new Uint8Array(size);
     const view = new DataView(block.buffer);
@@ -555,17 +790,85 @@ async function workerMain() {
       block.set(text, next + 4);
       next = a4(next + 4 + text.length);
     });
+    if (replaying) {
+      block[64] = 4;
+      view.setUint32(68, replaying.record, true);
+      block[80] = 2;
+      view.setInt32(84, replaying.index, true);
+    }
     const memory = new Uint8Array(live.memory.buffer);
     if (live.scratch + size > memory.length) return false;
     memory.set(block, live.scratch);
     return true;
   }
 
-  function call({ texts }) {
+  // The first call of a request. The request's texts are kept for the replays, with the count
+  // of fetches it has asked for and the host's cap.
+  function call({ texts, maxFetches }) {
     if (!live) return { internal: "a call reached a thread without a live instance" };
     takeStderr();
-    const { memory, limit } = live;
-    if (!writeRequest(texts)) {
+    live.request = { texts, fetches: 0, maxFetches };
+    return invoke(null);
+  }
+
+  // Writes the record of a fetch result through the guest's `malloc`, which is never freed
+  // (ABI.md §12): three slots, then the content type and the body as `[u32 len][bytes]`, each
+  // starting 4-byte aligned from the record's start, with 4 spare bytes after each, as GoMode
+  // sizes it. The bytes are written zeroed, pads included. Replies with the record's address.
+  function record({ result }) {
+    if (!live?.request) return { internal: "a fetch record reached a thread without a request in flight" };
+    const { exports, memory, limit } = live;
+    const type = new TextEncoder().encode(result.content_type);
+    const body = new TextEncoder().encode(result.body);
+    const len = 48 + 4 + type.length + 4 + 4 + body.length + 4;
+    let at;
+    try {
+      at = exports.malloc(len) >>> 0;
+    } catch (err) {
+      note(memory);
+      if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `malloc` for a fetch record"));
+      if (err instanceof ProcExit) {
+        const why = `called proc_exit(${err.code}) while serving; exit is only allowed during init`;
+        return failed(violation("call.exit", why));
+      }
+      return failed(violation("init.malloc", `malloc(${len}) for a fetch record threw: ${messageOf(err)}`));
+    }
+    note(memory);
+    if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during `malloc` for a fetch record"));
+    const mem = new Uint8Array(memory.buffer);
+    if (at + len > mem.length) {
+      const why = `malloc(${len}) returned ${hex(at)} for a fetch record, which does not lie inside memory`;
+      return failed(violation("init.malloc", why));
+    }
+    const block = new Uint8Array(len);
+    const view = new DataView(block.buffer);
+    block[0] = 2;
+    view.setInt32(4, result.status, true);
+    const typeAt = 48;
+    const bodyAt = a4(typeAt + 4 + type.length);
+    [[1, typeAt, type], [2, bodyAt, body]].forEach(([slot, offset, bytes]) => {
+      block[slot * 16] = 4;
+      view.setUint32(slot * 16 + 4, at + offset, true);
+      view.setUint32(offset, bytes.length, true);
+      block.set(bytes, offset + 4);
+    });
+    mem.set(block, at);
+    return { record: at, keepStderr: true };
+  }
+
+  // Calls the handler again with the same request, the record in slot 4 and the call index in
+  // slot 5.
+  function replay({ record: at, index }) {
+    if (!live?.request) return { internal: "a replay reached a thread without a request in flight" };
+    return invoke({ record: at, index });
+  }
+
+  // Writes the request in flight at the scratch and calls `handle_zerobuf`: the response, a
+  // fetch the handler asks for (status -1; always offered, as on GoMode), or the rule broken.
+  // The guest's stderr is kept across the calls of one request and sent with its last reply.
+  function invoke(replaying) {
+    const { memory, limit, request } = live;
+    if (!writeRequest(request.texts, replaying)) {
       return failed(violation("init.malloc", "the scratch area is no longer inside memory"));
     }
     let base = 0;
@@ -578,7 +881,8 @@ async function workerMain() {
     note(memory);
     if (overLimit(memory, limit)) return failed(memoryRule(memory, limit, "during the call"));
     if (thrown !== null) {
-      // GoMode's answer to any throw from `handle_zerobuf`; the instance is kept.
+      // GoMode's answer to any throw from `handle_zerobuf`, first call or replay; the instance
+      // is kept.
       const message = messageOf(thrown);
       return {
         response: {
@@ -588,10 +892,117 @@ async function workerMain() {
           body_base64: Buffer.from(`panic: ${message}`).toString("base64"),
           body_tag: "string",
           panic: message,
+          fetches: request.fetches,
         },
       };
     }
-    return readResponse(new Uint8Array(memory.buffer), base, live.features);
+    const mem = new Uint8Array(memory.buffer);
+    if (asksForFetch(mem, base)) {
+      request.fetches += 1;
+      if (request.fetches > request.maxFetches) {
+        const message =
+          `the handler asked for a fetch ${request.fetches} times in one request; this host allows ` +
+          `${request.maxFetches} (--max-fetches)`;
+        return { error: violation("fetch.cap", message) };
+      }
+      const wanted = readFetchRequest(mem, base);
+      if (wanted.error) return wanted;
+      return { fetch: wanted.fetch, keepStderr: true };
+    }
+    const read = readResponse(mem, base, live.features);
+    if (read.response) read.response.fetches = request.fetches;
+    return read;
+  }
+
+  // Whether the response at `base` asks for a fetch: slot 0 lies inside memory and is an i32 -1.
+  function asksForFetch(mem, base) {
+    if (base + 16 > mem.length || mem[base] !== 2) return false;
+    return new DataView(mem.buffer).getInt32(base + 4, true) === -1;
+  }
+
+  // The string a fetch request's slot points to: tag 4, inside memory, UTF-8; or why not.
+  function fetchSlotText(mem, view, slotAddr) {
+    if (slotAddr + 16 > mem.length) {
+      return { problem: `the slot at ${hex(slotAddr)} lies outside memory (${mem.length} bytes)` };
+    }
+    if (mem[slotAddr] !== 4) return { problem: `the slot has tag ${mem[slotAddr]}; expected tag 4 (string)` };
+    const bytes = payload(mem, view, slotAddr);
+    if (typeof bytes === "string") return { problem: bytes };
+    try {
+      return { text: strict.decode(bytes) };
+    } catch {
+      return { problem: "the string is not UTF-8" };
+    }
+  }
+
+  // Reads the fetch request of a -1 response as the wasmtime host does (`host/src/fetch.rs`,
+  // `read_request`), which is GoMode's reading made strict (ABI.md §12, `fetch.request`): slots
+  // 1 and 2 are strings that each hold a newline, an HTTP fetch names a URL, and slot 3, when it
+  // is a non-empty string, starts with a decimal call index followed by header lines that
+  // GoMode's `headers.append` takes. The URL and the method are trimmed (an empty method is
+  // GET), the content type is sent first as `Content-Type` unless a header line of that exact
+  // name sets it, the last of a repeated name wins, and the body is kept only when it is not
+  // empty and the method is not exactly GET or HEAD.
+  function readFetchRequest(mem, base) {
+    const view = new DataView(mem.buffer);
+    const bad = (message) => ({ error: violation("fetch.request", message) });
+    const slot = (i) => base + i * 16;
+    const two = (i, what) => {
+      const read = fetchSlotText(mem, view, slot(i));
+      if (read.problem) return { problem: `slot ${i} (${what}): ${read.problem}` };
+      const at = read.text.indexOf("\n");
+      if (at === -1) return { problem: `slot ${i} must be \`${what}\`, but it has no newline` };
+      return { parts: [read.text.slice(0, at), read.text.slice(at + 1)] };
+    };
+    const first = two(1, "METHOD\\nCONTENT_TYPE");
+    if (first.problem) return bad(first.problem);
+    const second = two(2, "URL\\nBODY");
+    if (second.problem) return bad(second.problem);
+    const [rawMethod, contentType] = first.parts;
+    const [rawUrl, body] = second.parts;
+    const url = rawUrl.trim();
+    const method = rawMethod.trim() || "GET";
+    if (url === "" && !method.startsWith("__")) return bad("slot 2 names an empty URL");
+    let callIndex = 0;
+    let headers = [];
+    if (slot(3) < mem.length && mem[slot(3)] === 4) {
+      const read = fetchSlotText(mem, view, slot(3));
+      if (read.problem) return bad(`slot 3 (CALLINDEX and header lines): ${read.problem}`);
+      if (read.text !== "") {
+        const [indexLine, ...lines] = read.text.split("\n");
+        const index = indexLine.trim();
+        const value = /^[+-]?[0-9]+$/.test(index) ? Number(index) : NaN;
+        if (!(value >= -(2 ** 31) && value < 2 ** 31)) {
+          return bad(`slot 3 must start with the decimal call index, not ${JSON.stringify(index)}`);
+        }
+        callIndex = value;
+        for (const line of lines) {
+          const at = line.indexOf(": ");
+          if (at <= 0) continue;
+          const name = line.slice(0, at);
+          const text = line.slice(at + 2);
+          // GoMode's response header parser reads slot 3 too, before the fetch, and its
+          // `headers.append` throws on a line it cannot take; it skips `content-type` lines.
+          if (name.toLowerCase() !== "content-type") {
+            try {
+              new Headers().append(name.toLowerCase(), text);
+            } catch (err) {
+              const why = `${messageOf(err)}, so GoMode's \`headers.append\` throws`;
+              return bad(`slot 3: header line ${JSON.stringify(line)}: ${why}`);
+            }
+          }
+          headers = headers.filter(([n]) => n !== name);
+          headers.push([name, text]);
+        }
+      }
+    }
+    if (contentType !== "" && !headers.some(([n]) => n === "Content-Type")) {
+      headers.unshift(["Content-Type", contentType]);
+    }
+    const sendsBody = body !== "" && method !== "GET" && method !== "HEAD";
+    return {
+      fetch: { method, url, content_type: contentType, headers, body: sendsBody ? body : "", call_index: callIndex },
+    };
   }
 
   // Reads the `[len u32][bytes]` payload that the slot at `slot` points to, whatever its tag,
@@ -622,7 +1033,6 @@ async function workerMain() {
       bad(rule, `slot ${i} (${what}) has tag ${tag(i)}; expected ${expected} (GoMode's Worker reads it without looking at the tag, and misreads it)`);
     if (tag(0) !== 2) return wrong("response.status", "status", 0, "tag 2 (i32)");
     const status = view.getInt32(base + 4, true);
-    if (status === -1) return { fetch: true };
     if (status < 200 || status > 599) {
       return bad(
         "response.status",
@@ -704,6 +1114,8 @@ async function workerMain() {
   const handlers = {
     start,
     call,
+    record,
+    replay,
     drop: () => {
       live = null;
       return { ok: true };
@@ -721,7 +1133,9 @@ async function workerMain() {
     if (live) note(live.memory);
     reply.memory = live ? live.memory.buffer.byteLength : null;
     reply.peak = peak;
-    reply.stderr = takeStderr();
+    // While a request waits for a fetch, its output stays here, to go with its last reply.
+    if (reply.keepStderr) delete reply.keepStderr;
+    else reply.stderr = takeStderr();
     parentPort.postMessage(reply);
   });
   parentPort.postMessage({ ready: true });
@@ -810,9 +1224,10 @@ async function giveThread(thread) {
 // Handles and the protocol
 // ---------------------------------------------------------------------------------------------
 
-// One opened guest: its compiled module, its limits and its live instance, if any.
+// One opened guest: its compiled module, its limits, its outbound policy and KV store, and its
+// live instance, if any.
 class Handle {
-  constructor(name, memoryLimit, deadlineMs) {
+  constructor(name, memoryLimit, deadlineMs, policy) {
     // The compiled module and its shape problem, once loaded; or the reply for a file that
     // cannot be read.
     this.entry = null;
@@ -820,6 +1235,11 @@ class Handle {
     this.name = name;
     this.memoryLimit = memoryLimit;
     this.deadlineMs = deadlineMs;
+    // `{ allowNet, timeoutMs, maxBytes, kv, maxFetches }` for the guest's outbound fetches.
+    this.policy = policy;
+    // The KV binding: an in-memory store that every instance of this handle shares and that
+    // starts empty with the handle; null when `open` turned KV off.
+    this.kv = policy.kv ? new Map() : null;
     this.thread = null;
     this.live = false;
     this.instances = 0;
@@ -907,13 +1327,29 @@ class Handle {
         "past the scratch";
       return { error: { rule: "gomode.scratch", message, stderr: "" } };
     }
-    const reply = await this.thread.request({ op: "call", texts }, this.deadlineMs, texts.map((t) => t.buffer));
-    const trouble = this.trouble(reply, "`handle_zerobuf`");
-    if (trouble) return trouble;
-    if (reply.dropped) this.lose(false);
-    else this.memory = reply.memory;
-    if (reply.fetch) {
-      return { host_error: "the guest answered status -1, which asks for an outbound fetch", kind: "fetch_not_offered" };
+    // The first call, then, while the guest asks for fetches, the fetch, its record and the
+    // replay. Each call into the guest has the whole deadline to itself: the deadline is GoMode's
+    // CPU limit, and no time is counted while a fetch is made here, on the main thread.
+    let reply = await this.thread.request(
+      { op: "call", texts, maxFetches: this.policy.maxFetches },
+      this.deadlineMs,
+      texts.map((t) => t.buffer),
+    );
+    for (;;) {
+      const trouble = this.trouble(reply, "`handle_zerobuf`");
+      if (trouble) return trouble;
+      if (reply.dropped) this.lose(false);
+      else this.memory = reply.memory;
+      if (!reply.fetch) break;
+      const result = await answerFetch(reply.fetch, this.policy, this.kv);
+      const made = await this.thread.request({ op: "record", result }, this.deadlineMs);
+      const lost = this.trouble(made, "`malloc` for a fetch record");
+      if (lost) return lost;
+      if (made.dropped) this.lose(false);
+      else this.memory = made.memory;
+      if (made.error) return { error: { ...made.error, stderr: made.stderr } };
+      const replay = { op: "replay", record: made.record, index: reply.fetch.call_index };
+      reply = await this.thread.request(replay, this.deadlineMs);
     }
     if (reply.error) return { error: { ...reply.error, stderr: reply.stderr } };
     return { response: { ...reply.response, stderr: reply.stderr } };
@@ -933,12 +1369,21 @@ let nextHandle = 1;
 
 // Opens a guest. The handle exists at once, so a client may send requests for it before the
 // reply arrives; they wait for the module, and fail as `open` does when it cannot be read.
-async function open({ path, name, memory_limit: memoryLimit, deadline_ms: deadlineMs, wasm_base64: wasmBase64 }) {
+async function open(request) {
+  const { path, name, memory_limit: memoryLimit, deadline_ms: deadlineMs, wasm_base64: wasmBase64 } = request;
   if (typeof path !== "string") return { host_error: "`open` needs a `path`", kind: "other" };
   const id = nextHandle++;
   const limit = Number.isFinite(memoryLimit) ? memoryLimit : DEFAULT_MEMORY_LIMIT;
   const deadline = Number.isFinite(deadlineMs) ? deadlineMs : DEFAULT_DEADLINE_MS;
-  const handle = new Handle(name ?? path, limit, deadline);
+  const number = (value, fallback) => (Number.isFinite(value) && value >= 0 ? value : fallback);
+  const policy = {
+    allowNet: Array.isArray(request.allow_net) ? request.allow_net.filter((entry) => typeof entry === "string") : [],
+    timeoutMs: number(request.fetch_timeout_ms, DEFAULT_FETCH_TIMEOUT_MS),
+    maxBytes: number(request.fetch_max_bytes, DEFAULT_FETCH_MAX_BYTES),
+    kv: request.kv !== false,
+    maxFetches: number(request.max_fetches, DEFAULT_MAX_FETCHES),
+  };
+  const handle = new Handle(name ?? path, limit, deadline, policy);
   handles.set(id, handle);
   const loaded = handle.run(async () => {
     try {

@@ -2,7 +2,8 @@
 //!
 //! This is the tool a guest author uses before deploying: `call` sends one request like curl
 //! would, `inspect` shows what the module imports, exports and declares, and `check` runs the
-//! whole conformance corpus against any `.wasm` and says exactly which rule it breaks. Every
+//! whole conformance corpus against any `.wasm` and says exactly which rule it breaks; `kv` looks
+//! inside the KV store that `call --kv PATH` keeps. Every
 //! command runs a guest under a profile (conformance/ABI.md): `gomode`, GoMode's Worker as
 //! deployed, by default, or `abi`, the portable ABI; `check` runs both unless told one, and
 //! `check --engine v8` runs the `gomode` corpus on Node's V8 through the model of GoMode's glue.
@@ -22,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use conformance::{CaseFile, Corpus, Mode, Outcome, Report, Status};
-use host::{Declared, Error, GuestError, Host, HostConfig, Profile, Request, inspect};
+use host::{Declared, Error, GuestError, Host, HostConfig, Kv, NetPolicy, Outbound, Profile, Request, inspect};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
@@ -44,6 +45,88 @@ enum Command {
     Inspect(InspectArgs),
     /// Runs the conformance corpus against a guest and prints a table of results.
     Check(CheckArgs),
+    /// Looks inside, or changes, a KV store that `call --kv PATH` uses.
+    Kv(KvArgs),
+}
+
+/// What a guest's outbound fetches may reach, and its KV binding.
+#[derive(Args, Debug)]
+struct NetArgs {
+    /// Allows fetches to HOST (every port) or HOST:PORT (IPv6 in brackets); may be repeated.
+    /// Without it, every fetch gets a 502 that names this flag.
+    #[arg(long = "allow-net", value_name = "HOST[:PORT]")]
+    allow_net: Vec<String>,
+    /// Milliseconds a fetch may take, redirects and body included.
+    #[arg(long, default_value_t = 30_000)]
+    fetch_timeout_ms: u64,
+    /// The most bytes a fetch's response body may hold.
+    #[arg(long, default_value_t = 16 << 20)]
+    fetch_max_bytes: u64,
+    /// Keeps KV in this file (redb), across runs [default: a fresh temporary store per process].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_kv")]
+    kv: Option<PathBuf>,
+    /// Runs without a KV binding: every `__KV_*` answers 500 `KV binding not configured`.
+    #[arg(long)]
+    no_kv: bool,
+}
+
+impl NetArgs {
+    fn outbound(&self) -> anyhow::Result<Outbound> {
+        let policy = NetPolicy {
+            allow: self.allow_net.clone(),
+            timeout: Duration::from_millis(self.fetch_timeout_ms),
+            max_body: self.fetch_max_bytes,
+        };
+        let kv = match (&self.kv, self.no_kv) {
+            (_, true) => None,
+            (Some(path), false) => Some(Kv::open(path)?),
+            (None, false) => Some(Kv::temporary()?),
+        };
+        Ok(Outbound::new(policy, kv))
+    }
+}
+
+#[derive(Args, Debug)]
+struct KvArgs {
+    #[command(subcommand)]
+    op: KvOp,
+}
+
+/// The KV store a `kv` command works on.
+#[derive(Args, Debug)]
+struct KvStore {
+    /// The store's file, as given to `call --kv`.
+    #[arg(long, value_name = "PATH")]
+    kv: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum KvOp {
+    /// Prints the value of KEY; exits 1 when there is none.
+    Get {
+        key: String,
+        #[command(flatten)]
+        store: KvStore,
+    },
+    /// Sets KEY to VALUE.
+    Put {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        store: KvStore,
+    },
+    /// Removes KEY.
+    Delete {
+        key: String,
+        #[command(flatten)]
+        store: KvStore,
+    },
+    /// Prints the keys that start with PREFIX, one per line, in byte order.
+    List {
+        prefix: Option<String>,
+        #[command(flatten)]
+        store: KvStore,
+    },
 }
 
 /// Limits every command applies to the guest.
@@ -93,6 +176,8 @@ struct CallArgs {
     profile: Profile,
     #[command(flatten)]
     limits: Limits,
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +224,7 @@ fn main() -> ExitCode {
         Command::Call(args) => call(args),
         Command::Inspect(args) => inspect_command(args),
         Command::Check(args) => check(args),
+        Command::Kv(args) => kv(args),
     };
     match result {
         Ok(code) => code,
@@ -201,7 +287,10 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<_>>()?;
     let request = Request { method: args.method.clone(), path: args.path.clone(), headers, body };
-    let host = host(&args.limits, args.profile)?;
+    let host = Host::new(HostConfig {
+        upstream: std::sync::Arc::new(args.net.outbound()?),
+        ..config(&args.limits, args.profile)?
+    })?;
     let module = match host.load(&args.guest) {
         Ok(module) => module,
         Err(error) => return failed(error),
@@ -218,6 +307,13 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("--- guest {name} ---\n{}", text.trim_end());
             }
         }
+        if response.fetches > 0 {
+            eprintln!(
+                "note: the guest asked for {} outbound fetches, so it was called {} times",
+                response.fetches,
+                response.fetches + 1
+            );
+        }
         if let Some(panic) = &response.panic {
             eprintln!("note: the guest broke {panic}; GoMode's Worker answers 500 and keeps the instance");
         }
@@ -232,6 +328,30 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout)?;
             stdout.write_all(response.body.as_bytes())?;
             writeln!(stdout)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kv(args: KvArgs) -> anyhow::Result<ExitCode> {
+    let (KvOp::Get { store, .. } | KvOp::Put { store, .. } | KvOp::Delete { store, .. } | KvOp::List { store, .. }) =
+        &args.op;
+    let path = store.kv.clone();
+    let store = Kv::open(&path)?;
+    match args.op {
+        KvOp::Get { key, .. } => match store.get(&key)? {
+            Some(value) => println!("{value}"),
+            None => {
+                eprintln!("no key {key:?} in {}", path.display());
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        KvOp::Put { key, value, .. } => store.put(&key, &value)?,
+        KvOp::Delete { key, .. } => store.delete(&key)?,
+        KvOp::List { prefix, .. } => {
+            for name in store.list(prefix.as_deref().unwrap_or_default(), usize::MAX)? {
+                println!("{name}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -265,7 +385,12 @@ fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let mut value = serde_json::to_value(&info)?;
         value["declared"] = match declared {
             Some(d) => {
-                serde_json::json!({"version": d.version, "features": d.features, "response_headers": d.response_headers()})
+                serde_json::json!({
+                    "version": d.version,
+                    "features": d.features,
+                    "response_headers": d.response_headers(),
+                    "outbound_fetch": d.outbound_fetch(),
+                })
             }
             None => serde_json::Value::Null,
         };
@@ -280,10 +405,11 @@ fn inspect_command(args: InspectArgs) -> anyhow::Result<ExitCode> {
         print!("{info}");
         match declared {
             Some(d) => println!(
-                "\nABI declared at run time: version {}, features {:#x} (response headers: {})",
+                "\nABI declared at run time: version {}, features {:#x} (response headers: {}, outbound fetch: {})",
                 d.version,
                 d.features,
-                if d.response_headers() { "yes" } else { "no" }
+                if d.response_headers() { "yes" } else { "no" },
+                if d.outbound_fetch() { "yes" } else { "no" }
             ),
             None => println!("\nABI declared at run time: unknown, the module does not start under `abi`"),
         }
@@ -375,10 +501,17 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 while let Some((profile, target, entry)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = match &**target {
                         Target::Wasmtime(module) => {
-                            conformance::run_case(&mut module.guest(), &entry.case, *profile).result
+                            let mut guest = module.guest().with_upstream(conformance::upstream::case_upstream());
+                            conformance::run_case(&mut guest, &entry.case, *profile).result
                         }
                         Target::V8(node, config) => {
-                            match node.open(&args.guest, &name, config.memory_limit, config.deadline) {
+                            match node.open(
+                                &args.guest,
+                                &name,
+                                config.memory_limit,
+                                config.deadline,
+                                &conformance::upstream::case_v8_outbound(config.max_fetches),
+                            ) {
                                 Ok(mut guest) => conformance::run_case(&mut guest, &entry.case, *profile).result,
                                 Err(error) => Err(conformance::Failure::Error(error)),
                             }
