@@ -845,7 +845,8 @@ async function workerMain() {
     block[0] = 2;
     view.setInt32(4, result.status, true);
     const typeAt = 48;
-    const bodyAt = a4(typeAt + 4 + type.length);
+    // GoMode aligns the body's absolute address, not its offset in the record.
+    const bodyAt = a4(at + typeAt + 4 + type.length) - at;
     [[1, typeAt, type], [2, bodyAt, body]].forEach(([slot, offset, bytes]) => {
       block[slot * 16] = 4;
       view.setUint32(slot * 16 + 4, at + offset, true);

@@ -113,7 +113,7 @@ pub(crate) fn dispatch(upstream: &dyn Upstream, request: &FetchRequest) -> Fetch
         return result;
     }
     let text = |status, body: String| FetchResult { status, content_type: "text/plain;charset=UTF-8".into(), body };
-    if request.method.starts_with("__KV_") {
+    if matches!(request.method.as_str(), "__KV_GET" | "__KV_PUT" | "__KV_DELETE" | "__KV_LIST") {
         text(500, "KV binding not configured".into())
     } else {
         text(400, format!("unknown binding op: {}", request.method))
@@ -199,7 +199,8 @@ pub(crate) fn record(result: &FetchResult, at: u32) -> Vec<u8> {
     put(0, &[Tag::I32 as u8]);
     put(4, &result.status.to_le_bytes());
     let content = 48usize;
-    let body = (content + 4 + result.content_type.len()).next_multiple_of(4);
+    // GoMode aligns the body's absolute address, `(ptr + 48 + 4 + C + 3) & ~3`, not its offset.
+    let body = (at as usize + content + 4 + result.content_type.len()).next_multiple_of(4) - at as usize;
     for (slot, offset, text) in [(1usize, content, &result.content_type), (2, body, &result.body)] {
         put(slot * 16, &[Tag::String as u8]);
         put(slot * 16 + 4, &(at + offset as u32).to_le_bytes());
@@ -277,6 +278,10 @@ mod tests {
         assert_eq!(bytes[32..40], [4, 0, 0, 0, 0xe0, 0x20, 0x02, 0]);
         assert_eq!(&bytes[48..63], b"\x0b\0\0\0text/x-test");
         assert_eq!(&bytes[64..79], b"\x0b\0\0\0hello-fetch");
+        // At an address that is not 4-aligned, the body's address is aligned, not its offset.
+        let bytes = record(&result, 0x220a1);
+        assert_eq!(bytes[36..40], [0xe0, 0x20, 0x02, 0]);
+        assert_eq!(&bytes[63..78], b"\x0b\0\0\0hello-fetch");
     }
 
     #[test]
@@ -301,5 +306,7 @@ mod tests {
         let kv = Outbound::new(NetPolicy::default(), Some(Kv::temporary().unwrap()));
         assert_eq!(dispatch(&kv, &request("__KV_GET")), text(404, ""));
         assert_eq!(dispatch(&kv, &request("__X")), text(400, "unknown binding op: __X"));
+        assert_eq!(dispatch(&kv, &request("__KV_FOO")), text(400, "unknown binding op: __KV_FOO"));
+        assert_eq!(dispatch(&none, &request("__KV_FOO")), text(400, "unknown binding op: __KV_FOO"));
     }
 }

@@ -258,7 +258,9 @@ impl Live {
                 Err(err) => {
                     let error = self.failed(err, Phase::Call);
                     return match (self.profile, error.rule()) {
-                        (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => Ok(panic_response(error)),
+                        (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => {
+                            Ok(Response { fetches, ..panic_response(error) })
+                        }
                         _ => Err(error.into()),
                     };
                 }

@@ -20,6 +20,9 @@ use crate::profile;
 /// The most redirects one fetch follows, as Fetch does.
 const MAX_REDIRECTS: u32 = 20;
 
+/// How long connecting may take before the fetch cannot connect, within the fetch's time-out.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Which hosts a fetch may reach, and how long and how large its answer may be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetPolicy {
@@ -50,6 +53,22 @@ impl NetPolicy {
             }
         })
     }
+}
+
+/// The header lines as a Fetch `Headers` object sends them: names that differ only in case are
+/// one header, whose values are joined with `, ` in order.
+fn joined(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut joined: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers {
+        match joined.iter_mut().find(|(seen, _)| seen.eq_ignore_ascii_case(name)) {
+            Some((_, values)) => {
+                values.push_str(", ");
+                values.push_str(value);
+            }
+            None => joined.push((name.clone(), value.clone())),
+        }
+    }
+    joined
 }
 
 /// `host:port` of a URL, as the error texts name it.
@@ -146,13 +165,13 @@ impl Net {
             let http_method =
                 reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| Failure::Method(method.clone()))?;
             let mut builder = client.request(http_method, url.clone()).timeout(left);
-            for (name, value) in &headers {
-                builder = builder.header(name.as_str(), value.as_str());
+            for (name, value) in joined(&headers) {
+                builder = builder.header(name, value);
             }
             if let Some(body) = &body {
                 builder = builder.body(body.clone());
             }
-            let response = builder.send().map_err(|err| self.failure(&err, &url))?;
+            let response = builder.send().map_err(|err| self.failure(&err, &url, started))?;
             let status = response.status().as_u16();
             let location = response.headers().get(reqwest::header::LOCATION).cloned();
             if let (301 | 302 | 303 | 307 | 308, Some(location)) = (status, location) {
@@ -173,7 +192,7 @@ impl Net {
             let mut bytes = Vec::new();
             response.take(self.policy.max_body + 1).read_to_end(&mut bytes).map_err(|err| {
                 match err.get_ref().and_then(|inner| inner.downcast_ref::<reqwest::Error>()) {
-                    Some(err) => self.failure(err, &url),
+                    Some(err) => self.failure(err, &url, started),
                     None if err.kind() == std::io::ErrorKind::TimedOut => self.timed_out(),
                     None => Failure::Broken,
                 }
@@ -193,6 +212,8 @@ impl Net {
             reqwest::blocking::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
+                // undici, under Node's fetch, gives up connecting after 10 seconds; so does this.
+                .connect_timeout(CONNECT_TIMEOUT)
                 .build()
                 .map_err(|err| err.to_string())
         });
@@ -204,11 +225,15 @@ impl Net {
         Failure::Timeout(self.policy.timeout.as_millis())
     }
 
-    fn failure(&self, err: &reqwest::Error, url: &Url) -> Failure {
-        if err.is_timeout() {
+    /// What a client error means: the fetch's time-out when it has run out, else a failed
+    /// connection or a broken one. `started` is when the fetch began.
+    fn failure(&self, err: &reqwest::Error, url: &Url, started: Instant) -> Failure {
+        if started.elapsed() >= self.policy.timeout {
             self.timed_out()
         } else if err.is_connect() {
             Failure::Connect(authority(url))
+        } else if err.is_timeout() {
+            self.timed_out()
         } else {
             Failure::Broken
         }
