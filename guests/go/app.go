@@ -1,11 +1,13 @@
 // This file is the reference app: every route of conformance/ABI.md section 9, answered byte for
 // byte as the Rust reference guest (guests/rust/src/app.rs) answers it. It exists so that the Go
 // guest can be checked by the whole conformance corpus, whatever entry file (wasip1 or TinyGo)
-// wraps it; it knows nothing of memory or exports, only Request and Response.
+// wraps it; it knows nothing of memory or exports, only Request and Response. The fetch and KV
+// routes ask for their outbound fetches through the fetcher of fetch.go.
 
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -39,6 +41,9 @@ type Request struct {
 	Headers string
 	// Slot4 and Slot5 are the tag names of the reserved slots 4 and 5, which /echo reports.
 	Slot4, Slot5 string
+	// Replay is the fetch result this call carries when the host replays the request after a
+	// fetch (slot 4 has the string tag), and nil otherwise.
+	Replay *Replay
 }
 
 // Route returns the path without its query, which is what routing uses.
@@ -47,10 +52,87 @@ func (r Request) Route() string {
 	return path
 }
 
-// Handle routes one request by its path without the query. Every call counts for /counter, /panic
-// included, because the count comes first.
+// Query returns the value of query parameter name as conformance/ABI.md section 9 reads it, and
+// whether it is there. The query is everything after the first `?`; it is split on `&`, each part
+// at its first `=` (a part without one has an empty value), and names and values are
+// percent-decoded with `+` as a space, then read as UTF-8 lossily. The first part with the name
+// wins. A `%` not followed by two hex digits anywhere in the query is an error whose text is the
+// 400 message, `bad query: Q`. This is written by hand, rather than with net/url, so that it
+// behaves exactly as the Rust guest does, in standard Go and TinyGo alike: url.ParseQuery also
+// rejects `;`, and still returns the parts it could decode when an escape is bad.
+func (r Request) Query(name string) (value string, found bool, err error) {
+	_, query, ok := strings.Cut(r.Path, "?")
+	if !ok {
+		return "", false, nil
+	}
+	for _, part := range strings.Split(query, "&") {
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		partName, okName := percentDecode(rawName)
+		partValue, okValue := percentDecode(rawValue)
+		if !okName || !okValue {
+			return "", false, errors.New("bad query: " + query)
+		}
+		if partName == name && !found {
+			value, found = partValue, true
+		}
+	}
+	return value, found, nil
+}
+
+// percentDecode decodes `%XX` escapes (either case of hex digit) and `+` as a space, and reads the
+// bytes as UTF-8 lossily. It fails on a `%` not followed by two hex digits.
+func percentDecode(text string) (string, bool) {
+	out := make([]byte, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '+':
+			out = append(out, ' ')
+		case '%':
+			if i+2 >= len(text) {
+				return "", false
+			}
+			hi, okHi := hexValue(text[i+1])
+			lo, okLo := hexValue(text[i+2])
+			if !okHi || !okLo {
+				return "", false
+			}
+			out = append(out, hi<<4|lo)
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return lossyString(out), true
+}
+
+// hexValue returns the value of one ASCII hex digit.
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Handle serves one call of handle_zerobuf: it counts the call for /counter (first, so /panic
+// counts too), keeps the fetch result a replayed call carries, routes the request, and lets the
+// fetcher turn the answer into the -1 response when a fetch is still pending (fetch.go).
 func Handle(req Request) Response {
 	counter++
+	if req.Replay != nil {
+		keepResult(*req.Replay)
+	}
+	var f fetcher
+	return f.finish(dispatch(req, &f))
+}
+
+// dispatch answers one request by its path without the query; the fetch and KV routes fetch
+// through f.
+func dispatch(req Request, f *fetcher) Response {
 	calls := counter
 	route := req.Route()
 	switch route {
@@ -79,12 +161,21 @@ func Handle(req Request) Response {
 	case "/panic":
 		// An unrecovered panic, after counting. The wasip1 entry makes it trap (`unreachable`).
 		panic("panic route")
+	case "/fetch":
+		return fetchOne(req, f)
+	case "/fetch2":
+		return fetchTwo(req, f)
+	case "/kv":
+		return kvList(req, f)
 	}
 	if code, ok := strings.CutPrefix(route, "/status/"); ok {
 		return status(code)
 	}
 	if n, ok := strings.CutPrefix(route, "/bytes/"); ok {
 		return byteRun(n)
+	}
+	if key, ok := strings.CutPrefix(route, "/kv/"); ok {
+		return kv(req, key, f)
 	}
 	if name, ok := strings.CutPrefix(route, "/simd/"); ok {
 		if k, ok := kernelByName(name); ok {
@@ -124,6 +215,141 @@ func echo(req Request) Response {
 	// The tag names are fixed ASCII words, written unescaped as the Rust guest does.
 	b.WriteString(`,"slot4":"` + req.Slot4 + `","slot5":"` + req.Slot5 + `"}`)
 	return jsonResponse(b.String())
+}
+
+// required returns query parameter name, or, when it is missing or the query is bad, false and
+// the 400 response to answer.
+func required(req Request, name string) (string, Response, bool) {
+	value, found, err := req.Query(name)
+	if err != nil {
+		return "", textResponse(400, err.Error()), false
+	}
+	if !found || value == "" {
+		return "", textResponse(400, "missing query parameter: "+name), false
+	}
+	return value, Response{}, true
+}
+
+// resultJSON writes a fetch result as the JSON object /fetch answers.
+func resultJSON(b *strings.Builder, r FetchResult) {
+	b.WriteString(`{"status":`)
+	b.WriteString(strconv.FormatInt(int64(r.Status), 10))
+	b.WriteString(`,"content_type":`)
+	writeJSONString(b, r.ContentType)
+	b.WriteString(`,"body":`)
+	writeJSONString(b, r.Body)
+	b.WriteByte('}')
+}
+
+// fetchOne answers /fetch?url=U: one fetch of U with this request's method, its body (as
+// text/plain when there is one) and its `x-` headers, in request order.
+func fetchOne(req Request, f *fetcher) Response {
+	url, bad, ok := required(req, "url")
+	if !ok {
+		return bad
+	}
+	want := Fetch{Method: req.Method, URL: url, Body: req.Body, Headers: xHeaders(req.Headers)}
+	if req.Body != "" {
+		want.ContentType = "text/plain"
+	}
+	result, ok := f.fetch(want)
+	if !ok {
+		return pendingResponse
+	}
+	var b strings.Builder
+	resultJSON(&b, result)
+	return jsonResponse(b.String())
+}
+
+// xHeaders returns the request header lines whose name starts with `x-`, in order. It reads the
+// lines as the Rust guest's str::lines does: split on "\n", a "\r" before a "\n" dropped, and no
+// empty last line after a final "\n"; each line splits at its first ": ", and a line without one
+// is skipped.
+func xHeaders(lines string) []Header {
+	var headers []Header
+	for lines != "" {
+		line, rest, more := strings.Cut(lines, "\n")
+		if more {
+			line = strings.TrimSuffix(line, "\r")
+		}
+		lines = rest
+		name, value, ok := strings.Cut(line, ": ")
+		if ok && strings.HasPrefix(name, "x-") {
+			headers = append(headers, Header{Name: name, Value: value})
+		}
+	}
+	return headers
+}
+
+// fetchTwo answers /fetch2?a=U&b=V: two GET fetches in sequence, without body or headers.
+func fetchTwo(req Request, f *fetcher) Response {
+	a, bad, ok := required(req, "a")
+	if !ok {
+		return bad
+	}
+	b, bad, ok := required(req, "b")
+	if !ok {
+		return bad
+	}
+	first, ok := f.fetch(Fetch{Method: "GET", URL: a})
+	if !ok {
+		return pendingResponse
+	}
+	second, ok := f.fetch(Fetch{Method: "GET", URL: b})
+	if !ok {
+		return pendingResponse
+	}
+	var out strings.Builder
+	out.WriteString(`{"a":`)
+	resultJSON(&out, first)
+	out.WriteString(`,"b":`)
+	resultJSON(&out, second)
+	out.WriteByte('}')
+	return jsonResponse(out.String())
+}
+
+// kv answers /kv/<key>: GET, PUT (the request body is the value) or DELETE of the key, the rest
+// of the path as it is, answered as the binding answered it.
+func kv(req Request, key string, f *fetcher) Response {
+	var want Fetch
+	switch req.Method {
+	case "GET":
+		want = Fetch{Method: "__KV_GET"}
+	case "PUT":
+		want = Fetch{Method: "__KV_PUT", Body: req.Body}
+	case "DELETE":
+		want = Fetch{Method: "__KV_DELETE"}
+	default:
+		return textResponse(405, "method not allowed")
+	}
+	if key == "" {
+		return textResponse(400, "empty key")
+	}
+	want.URL = key
+	return binding(want, f)
+}
+
+// kvList answers GET /kv?prefix=P: the keys that start with P (every key when P is missing or
+// empty).
+func kvList(req Request, f *fetcher) Response {
+	if req.Method != "GET" {
+		return textResponse(405, "method not allowed")
+	}
+	prefix, _, err := req.Query("prefix")
+	if err != nil {
+		return textResponse(400, err.Error())
+	}
+	return binding(Fetch{Method: "__KV_LIST", URL: prefix}, f)
+}
+
+// binding runs a binding operation and answers its result as it is: its status, its content type
+// and its body, with the string tag.
+func binding(want Fetch, f *fetcher) Response {
+	result, ok := f.fetch(want)
+	if !ok {
+		return pendingResponse
+	}
+	return Response{Status: result.Status, ContentType: result.ContentType, Body: []byte(result.Body)}
 }
 
 // status answers /status/<code>: that status, or 400 for a code outside 100..=599.

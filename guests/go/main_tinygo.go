@@ -46,6 +46,6 @@ func handleZerobuf(reqBase uint32) uint32 {
 func gomodeAbiVersion() int32 { return 1 }
 
 //export gomode_abi_features
-func gomodeAbiFeatures() int32 { return featureResponseHeaders }
+func gomodeAbiFeatures() int32 { return abiFeatures }
 
 func main() {}

@@ -70,7 +70,7 @@ func malloc(size int32) int32 {
 func gomodeAbiVersion() int32 { return 1 }
 
 //go:wasmexport gomode_abi_features
-func gomodeAbiFeatures() int32 { return featureResponseHeaders }
+func gomodeAbiFeatures() int32 { return abiFeatures }
 
 func init() {
 	// An unrecovered panic (the /panic route) traps with `unreachable`, as it does in a c-shared

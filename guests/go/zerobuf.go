@@ -1,6 +1,6 @@
-// This file is the guest's side of the zerobuf layout of conformance/ABI.md sections 1, 4 and 5.
-// It reads the six request slots the host wrote and lays out the four response slots the guest
-// returns. It exists apart from the entry files because it does not care how linear memory is
+// This file is the guest's side of the zerobuf layout of conformance/ABI.md sections 1, 4, 5 and
+// 12. It reads the six request slots the host wrote, with the fetch result record a replay points
+// at, and lays out the four response slots the guest returns. It exists apart from the entry files because it does not care how linear memory is
 // reached: the wasip1 and TinyGo entry points hand it a Memory, and the tests hand it a fake one
 // over a byte slice, so the same code is checked natively and runs in the guest.
 
@@ -44,20 +44,14 @@ type Memory interface {
 // is not a string reads as the empty string. The strings are copies, because request memory is
 // reused by the host after the call. Bytes that are not UTF-8 are replaced by U+FFFD, one per
 // maximal invalid sequence, exactly as the Rust guest's String::from_utf8_lossy does.
+//
+// When slot 4 has the string tag, the call is a replay (ABI.md section 12): slot 4's payload A
+// points at the fetch result record the host wrote through malloc, and slot 5's payload A is the
+// call index. As GoMode's SDK and the Rust guest do, only slot 4's tag is checked; slot 5 is read
+// as an i32 whatever its tag.
 func DecodeRequest(mem Memory, reqBase uint32) Request {
 	slots := mem.Bytes(reqBase, requestSlots*slotSize)
-	text := func(i int) string {
-		slot := slots[i*slotSize : (i+1)*slotSize]
-		if slot[0] != tagString {
-			return ""
-		}
-		header := binary.LittleEndian.Uint32(slot[4:8])
-		n := binary.LittleEndian.Uint32(mem.Bytes(header, 4))
-		if n == 0 {
-			return ""
-		}
-		return lossyString(mem.Bytes(header+4, n))
-	}
+	slotAddr := func(i int) uint32 { return reqBase + uint32(i*slotSize) }
 	tag := func(i int) string {
 		t := slots[i*slotSize]
 		if int(t) < len(tagNames) {
@@ -65,14 +59,42 @@ func DecodeRequest(mem Memory, reqBase uint32) Request {
 		}
 		return "invalid"
 	}
-	return Request{
-		Method:  text(0),
-		Path:    text(1),
-		Body:    text(2),
-		Headers: text(3),
+	req := Request{
+		Method:  readString(mem, slotAddr(0)),
+		Path:    readString(mem, slotAddr(1)),
+		Body:    readString(mem, slotAddr(2)),
+		Headers: readString(mem, slotAddr(3)),
 		Slot4:   tag(4),
 		Slot5:   tag(5),
 	}
+	if slots[4*slotSize] == tagString {
+		le := binary.LittleEndian
+		record := le.Uint32(slots[4*slotSize+4:])
+		req.Replay = &Replay{
+			Index: int32(le.Uint32(slots[5*slotSize+4:])),
+			Result: FetchResult{
+				Status:      int32(le.Uint32(mem.Bytes(record+4, 4))),
+				ContentType: readString(mem, record+slotSize),
+				Body:        readString(mem, record+2*slotSize),
+			},
+		}
+	}
+	return req
+}
+
+// readString reads the slot at addr as a string: a copy of its payload, made valid UTF-8 by
+// lossyString. A slot with another tag reads as the empty string.
+func readString(mem Memory, addr uint32) string {
+	slot := mem.Bytes(addr, slotSize)
+	if slot[0] != tagString {
+		return ""
+	}
+	header := binary.LittleEndian.Uint32(slot[4:8])
+	n := binary.LittleEndian.Uint32(mem.Bytes(header, 4))
+	if n == 0 {
+		return ""
+	}
+	return lossyString(mem.Bytes(header+4, n))
 }
 
 // lossyString copies b into a string, replacing each maximal prefix of an invalid UTF-8

@@ -208,3 +208,76 @@ func TestLossyString(t *testing.T) {
 		}
 	}
 }
+
+// putU32 writes a little-endian u32 at addr.
+func putU32(mem fakeMemory, addr, v uint32) {
+	binary.LittleEndian.PutUint32(mem[addr:], v)
+}
+
+// writeRecord lays out a fetch result record at ptr as GoMode's Worker writes it
+// (/work/shared/gomode-hosts.md section 6.5): three slots, the content type at ptr+48 and the body
+// at the next 4-byte boundary; the pad bytes are left as they were.
+func writeRecord(mem fakeMemory, ptr uint32, status int32, contentType, body string) {
+	mem[ptr] = tagI32
+	putU32(mem, ptr+4, uint32(status))
+	ct := ptr + 48
+	mem[ptr+16] = tagString
+	putU32(mem, ptr+20, ct)
+	putU32(mem, ct, uint32(len(contentType)))
+	copy(mem[ct+4:], contentType)
+	b := (ct + 4 + uint32(len(contentType)) + 3) &^ 3
+	mem[ptr+32] = tagString
+	putU32(mem, ptr+36, b)
+	putU32(mem, b, uint32(len(body)))
+	copy(mem[b+4:], body)
+}
+
+func TestDecodeRequestReplay(t *testing.T) {
+	b := newRequestBuilder(1024, 0)
+	b.str(0, []byte("GET"))
+	b.str(1, []byte("/fetch?url=x"))
+	// The record GoMode wrote for an upstream 201 (gomode-hosts.md section 6.5), byte for byte,
+	// with 0xee where GoMode leaves the pad bytes unwritten.
+	record := unhex(t, `
+		02000000 c9000000 0000000000000000
+		04000000 30020000 0000000000000000
+		04000000 40020000 0000000000000000
+		0b000000 746578742f782d74657374 ee
+		0b000000 68656c6c6f2d6665746368 ee`)
+	copy(b.mem[0x200:], record)
+	b.tag(4, tagString)
+	putU32(b.mem, 4*slotSize+4, 0x200)
+	b.tag(5, tagI32)
+	putU32(b.mem, 5*slotSize+4, 3)
+	got := DecodeRequest(b.mem, 0)
+	want := Replay{Index: 3, Result: FetchResult{Status: 201, ContentType: "text/x-test", Body: "hello-fetch"}}
+	if got.Replay == nil || *got.Replay != want || got.Slot4 != "string" || got.Slot5 != "i32" {
+		t.Fatalf("decoded %+v (replay %+v), want replay %+v", got, got.Replay, want)
+	}
+
+	// writeRecord lays out the same bytes, and slot 5's tag is not checked, as in GoMode's SDK.
+	clear(b.mem[0x200 : 0x200+len(record)])
+	writeRecord(b.mem, 0x200, 201, "text/x-test", "hello-fetch")
+	b.tag(5, tagNull)
+	putU32(b.mem, 5*slotSize+4, uint32(0xffffffff))
+	got = DecodeRequest(b.mem, 0)
+	want.Index = -1
+	if got.Replay == nil || *got.Replay != want {
+		t.Fatalf("decoded replay %+v, want %+v", got.Replay, want)
+	}
+
+	// A non-string tag in a record slot reads as the empty string, and invalid UTF-8 lossily.
+	writeRecord(b.mem, 0x200, 502, "", "a\xffb")
+	b.mem[0x200+16] = tagBytes
+	got = DecodeRequest(b.mem, 0)
+	want.Result = FetchResult{Status: 502, Body: "a\ufffdb"}
+	if got.Replay == nil || *got.Replay != want {
+		t.Fatalf("decoded replay %+v, want %+v", got.Replay, want)
+	}
+
+	// Without slot 4's string tag there is no replay, whatever slot 5 holds.
+	b.tag(4, tagNull)
+	if got := DecodeRequest(b.mem, 0); got.Replay != nil {
+		t.Fatalf("decoded replay %+v without slot 4", got.Replay)
+	}
+}

@@ -79,11 +79,11 @@ fn echo(request: &Request) -> Response {
     ))
 }
 
-/// The query parameter `name`, or the 400 response for a missing one or a bad query.
+/// The query parameter `name`, or the 400 response for a missing or empty one or a bad query.
 fn required(request: &Request, name: &str) -> Result<String, Response> {
     match request.query(name) {
-        Ok(Some(value)) => Ok(value),
-        Ok(None) => Err(Response::text(400, format!("missing query parameter: {name}"))),
+        Ok(Some(value)) if !value.is_empty() => Ok(value),
+        Ok(_) => Err(Response::text(400, format!("missing query parameter: {name}"))),
         Err(message) => Err(Response::text(400, message)),
     }
 }
