@@ -3,7 +3,8 @@
 //! This is the tool a guest author uses before deploying: `call` sends one request like curl
 //! would, `inspect` shows what the module imports, exports and declares, and `check` runs the
 //! whole conformance corpus against any `.wasm` and says exactly which rule it breaks; `kv` looks
-//! inside the KV store that `call --kv PATH` keeps. Every
+//! inside the KV store that `call --kv PATH` keeps; `serve` puts the guest behind an HTTP server
+//! (`serve.rs`). Every
 //! command runs a guest under a profile (conformance/ABI.md): `gomode`, GoMode's Worker as
 //! deployed, by default, or `abi`, the portable ABI; `check` runs both unless told one, and
 //! `check --engine v8` runs the `gomode` corpus on Node's V8 through the model of GoMode's glue.
@@ -24,6 +25,8 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use conformance::{CaseFile, Corpus, Mode, Outcome, Report, Status};
 use host::{Declared, Error, GuestError, Host, HostConfig, Kv, NetPolicy, Outbound, Profile, Request, inspect};
+
+mod serve;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
@@ -47,6 +50,36 @@ enum Command {
     Check(CheckArgs),
     /// Looks inside, or changes, a KV store that `call --kv PATH` uses.
     Kv(KvArgs),
+    /// Serves a guest over HTTP/1.1, like `wrangler dev`, until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The guest module (`.wasm`, or `.wat` text).
+    guest: PathBuf,
+    /// The address to listen on; 8787 is the port `wrangler dev` uses.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    /// How many instances serve requests, like warm isolates [default: one per core].
+    #[arg(long)]
+    instances: Option<usize>,
+    /// The host to run as: `gomode` (GoMode's Worker as deployed) or `abi` (the portable ABI).
+    #[arg(long, default_value = "gomode")]
+    profile: Profile,
+    /// Sends every path to one instance, one request at a time, as a Durable Object.
+    #[arg(long)]
+    single: bool,
+    /// Prints no access-log line per request.
+    #[arg(long)]
+    quiet: bool,
+    /// Reloads the module when its file changes.
+    #[arg(long)]
+    watch: bool,
+    #[command(flatten)]
+    limits: Limits,
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 /// What a guest's outbound fetches may reach, and its KV binding.
@@ -225,6 +258,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect_command(args),
         Command::Check(args) => check(args),
         Command::Kv(args) => kv(args),
+        Command::Serve(args) => serve_command(args),
     };
     match result {
         Ok(code) => code,
@@ -330,6 +364,24 @@ fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout)?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve_command(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::new(HostConfig {
+        upstream: std::sync::Arc::new(args.net.outbound()?),
+        ..config(&args.limits, args.profile)?
+    })?;
+    let options = serve::Options {
+        guest: args.guest,
+        listen: args.listen,
+        instances: args.instances.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
+        profile: args.profile,
+        single: args.single,
+        quiet: args.quiet,
+        watch: args.watch,
+    };
+    serve::run(options, host)?;
     Ok(ExitCode::SUCCESS)
 }
 
