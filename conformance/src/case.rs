@@ -73,6 +73,10 @@ pub struct Case {
     /// expectation, to show what a request leaves behind (a trap, a refused request).
     #[serde(default)]
     pub then: Vec<Step>,
+    /// How long each outbound fetch of this case may take, in milliseconds, instead of the
+    /// runner's 5 s (a time-out case sets it low, so that it waits little).
+    #[serde(default)]
+    pub fetch_timeout_ms: Option<u64>,
 }
 
 impl Case {

@@ -19,15 +19,17 @@ use std::time::Duration;
 
 use host::{Kv, NetPolicy, Outbound, Upstream};
 
+use crate::case::Case;
+
 /// The placeholder in a case's request path that becomes the upstream's `http://127.0.0.1:PORT`.
 pub const PLACEHOLDER: &str = "{upstream}";
 
-/// How long a case's fetch may take: long enough for a loopback answer on a busy machine, short
-/// enough that the `/slow` cases stay cheap.
-pub const FETCH_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long a case's fetch may take unless the case sets `fetch_timeout_ms`: long enough for a
+/// loopback answer on a busy machine.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long `/slow` waits before answering: well past [`FETCH_TIMEOUT`].
-const SLOW: Duration = Duration::from_secs(5);
+/// How long `/slow` waits before answering: past [`FETCH_TIMEOUT`].
+const SLOW: Duration = Duration::from_secs(6);
 
 /// The most bytes a case's fetch may receive; `/big` sends more.
 pub const FETCH_MAX_BYTES: u64 = 1 << 20;
@@ -59,22 +61,24 @@ pub fn substitute(path: &str) -> Result<String, String> {
     Ok(path.replace(PLACEHOLDER, loopback()?.base()))
 }
 
-/// The network policy of a case run: the loopback upstream and [`CLOSED`], with the case limits.
-pub fn case_policy() -> NetPolicy {
+/// The network policy of a run of `case`: the loopback upstream and [`CLOSED`], with the case
+/// limits.
+pub fn case_policy(case: &Case) -> NetPolicy {
     let mut allow = vec![CLOSED.to_owned()];
     allow.extend(loopback().ok().map(|loopback| loopback.authority.clone()));
-    NetPolicy { allow, timeout: FETCH_TIMEOUT, max_body: FETCH_MAX_BYTES }
+    let timeout = case.fetch_timeout_ms.map_or(FETCH_TIMEOUT, Duration::from_millis);
+    NetPolicy { allow, timeout, max_body: FETCH_MAX_BYTES }
 }
 
-/// What answers the fetches of one case run on wasmtime: [`case_policy`] and a fresh, empty KV
-/// store (a redb database in memory).
-pub fn case_upstream() -> Arc<dyn Upstream> {
-    Arc::new(Outbound::new(case_policy(), Kv::in_memory().ok()))
+/// What answers the fetches of one run of `case` on wasmtime: [`case_policy`] and a fresh, empty
+/// KV store (a redb database in memory).
+pub fn case_upstream(case: &Case) -> Arc<dyn Upstream> {
+    Arc::new(Outbound::new(case_policy(case), Kv::in_memory().ok()))
 }
 
 /// The same for the V8 model, which keeps its own KV store per opened guest.
-pub fn case_v8_outbound(max_fetches: u32) -> crate::v8::Outbound {
-    let policy = case_policy();
+pub fn case_v8_outbound(case: &Case, max_fetches: u32) -> crate::v8::Outbound {
+    let policy = case_policy(case);
     crate::v8::Outbound {
         allow_net: policy.allow,
         fetch_timeout: policy.timeout,
@@ -109,7 +113,7 @@ impl Loopback {
     /// | `/text` | 200 `text/plain; charset=utf-8`, `hello from upstream` |
     /// | `/json` | 200 `application/json`, `{"upstream":"json","n":1}` |
     /// | `/unavailable` | 503 `text/plain`, `upstream unavailable` |
-    /// | `/slow` | after 5 s, 200 `text/plain`, `slow` |
+    /// | `/slow` | after 6 s, 200 `text/plain`, `slow` |
     /// | `/binary` | 200 `application/octet-stream`, the bytes 0 to 255 |
     /// | `/bom` | 200 `text/plain`, a UTF-8 byte order mark and then `bom` |
     /// | `/big` | 200 `text/plain`, 2 MiB of `a`, over the case limit |

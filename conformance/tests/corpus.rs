@@ -152,8 +152,9 @@ fn trials() -> anyhow::Result<(Vec<Trial>, Outcomes)> {
                         on_wasmtime
                             .get_or_init(|| match load() {
                                 Ok(module) => {
-                                    let mut guest =
-                                        module.guest().with_upstream(conformance::upstream::case_upstream());
+                                    let mut guest = module
+                                        .guest()
+                                        .with_upstream(conformance::upstream::case_upstream(&run.entry.case));
                                     let done = conformance::run_case(&mut guest, &run.entry.case, profile);
                                     (done.answers, done.result.map_err(|failure| failure.to_string()))
                                 }
@@ -376,7 +377,7 @@ fn same_on_v8(
             &run.guest,
             limits.memory_limit,
             limits.deadline,
-            &conformance::upstream::case_v8_outbound(limits.max_fetches),
+            &conformance::upstream::case_v8_outbound(&run.entry.case, limits.max_fetches),
         )
         .map_err(|e| e.to_string())?;
     let on_v8 = conformance::run_case(&mut guest, &run.entry.case, Profile::Gomode);

@@ -5,7 +5,8 @@
 //!
 //! The client is reqwest's blocking one: the host calls guests synchronously, and a fetch sits in
 //! the middle of such a call, so a blocking client is the plain fit (ARCHITECTURE.md says why
-//! reqwest). It is built on the first fetch, so a host that never fetches starts no client.
+//! reqwest). One client serves the process, built on the first fetch, so a host that never
+//! fetches starts none.
 
 use std::fmt;
 use std::io::Read;
@@ -79,7 +80,6 @@ fn authority(url: &Url) -> String {
 /// Makes HTTP fetches under a [`NetPolicy`].
 pub struct Net {
     policy: NetPolicy,
-    client: OnceLock<Result<reqwest::blocking::Client, String>>,
 }
 
 impl fmt::Debug for Net {
@@ -125,7 +125,7 @@ impl fmt::Display for Failure {
 impl Net {
     /// A client under `policy`.
     pub fn new(policy: NetPolicy) -> Net {
-        Net { policy, client: OnceLock::new() }
+        Net { policy }
     }
 
     /// The policy this client enforces.
@@ -207,8 +207,11 @@ impl Net {
         Err(Failure::Redirects)
     }
 
-    fn client(&self) -> Result<&reqwest::blocking::Client, Failure> {
-        let client = self.client.get_or_init(|| {
+    /// The process's one client, built on the first fetch: every `Net` shares its connection
+    /// pool, and the policy and the time-out are applied per request.
+    fn client(&self) -> Result<&'static reqwest::blocking::Client, Failure> {
+        static CLIENT: OnceLock<Result<reqwest::blocking::Client, String>> = OnceLock::new();
+        let client = CLIENT.get_or_init(|| {
             reqwest::blocking::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()

@@ -553,7 +553,8 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 while let Some((profile, target, entry)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = match &**target {
                         Target::Wasmtime(module) => {
-                            let mut guest = module.guest().with_upstream(conformance::upstream::case_upstream());
+                            let mut guest =
+                                module.guest().with_upstream(conformance::upstream::case_upstream(&entry.case));
                             conformance::run_case(&mut guest, &entry.case, *profile).result
                         }
                         Target::V8(node, config) => {
@@ -562,7 +563,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                                 &name,
                                 config.memory_limit,
                                 config.deadline,
-                                &conformance::upstream::case_v8_outbound(config.max_fetches),
+                                &conformance::upstream::case_v8_outbound(&entry.case, config.max_fetches),
                             ) {
                                 Ok(mut guest) => conformance::run_case(&mut guest, &entry.case, *profile).result,
                                 Err(error) => Err(conformance::Failure::Error(error)),
