@@ -26,8 +26,9 @@ struct Server {
 }
 
 impl Server {
-    fn start(guest: &str, args: &[&str]) -> Server {
-        let guest = self::guest(guest);
+    /// Serves the built guest `name`, or the module at that path when it names a file.
+    fn start(name: &str, args: &[&str]) -> Server {
+        let guest = if std::path::Path::new(name).is_file() { PathBuf::from(name) } else { self::guest(name) };
         let mut child = Command::new(env!("CARGO_BIN_EXE_gomode-host"))
             .args(["serve", guest.to_str().unwrap(), "--listen", "127.0.0.1:0", "--quiet"])
             .args(args)
@@ -193,4 +194,44 @@ fn a_leaking_guest_is_replaced_at_the_memory_limit() {
     assert!(replacements >= 1, "no instance was replaced in 300 MiB of leaks:\n{log}");
     assert!(failures <= replacements, "{failures} failures for {replacements} replacements:\n{log}");
     assert!(log.contains("rule `call.memory`"), "{log}");
+}
+
+/// `--watch` swaps in a rewritten module while a client keeps sending: no request fails, and
+/// the answers soon come from the new module (whose `/counter` starts again at 1).
+#[test]
+fn watch_reloads_without_dropping_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("app.wasm");
+    std::fs::copy(guest("rust-conservative"), &module).unwrap();
+    let server = Server::start(module.to_str().unwrap(), &["--watch", "--instances", "1"]);
+    let mut client = Client::connect(&server.address);
+    let (mut errors, mut last, mut reloaded) = (0, 0u64, false);
+    let started = Instant::now();
+    for i in 0.. {
+        if i == 100 {
+            // Written beside and renamed, as a build tool saves a file.
+            let next = dir.path().join("app.wasm.new");
+            std::fs::copy(guest("go-conservative"), &next).unwrap();
+            std::fs::rename(&next, &module).unwrap();
+        }
+        match client.get("/counter") {
+            Ok((200, body)) => {
+                let count: u64 = body.parse().unwrap();
+                if count < last {
+                    reloaded = true;
+                    break;
+                }
+                last = count;
+            }
+            _ => errors += 1,
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    let (code, log) = server.stop();
+    assert!(reloaded, "the module was not reloaded within 60 s:\n{log}");
+    assert_eq!(errors, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("reloaded"), "{log}");
 }
