@@ -8,6 +8,9 @@
 // reply per line on stdout, each reply echoing the request's `id`. It exits when stdin closes.
 // `conformance/src/v8.rs` embeds this text and runs it as `node --input-type=module --eval
 // <text>`; `node worker-host.mjs` works too, because the script never looks at its own path.
+// Given `--http GUEST.wasm`, it serves HTTP with Node's `http` server through the same model
+// instead, for `cargo xtask bench` ("HTTP mode" at the end of this file); the JSON lines are
+// spoken only without it.
 //
 //   {"id":1,"op":"open","path":"/abs/g.wasm","name":"g","memory_limit":134217728,"deadline_ms":5000,
 //    "allow_net":["127.0.0.1:8000"],"fetch_timeout_ms":30000,"fetch_max_bytes":16777216,"kv":true,
@@ -1455,14 +1458,104 @@ async function answer(line) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// HTTP mode, for `cargo xtask bench`
+// ---------------------------------------------------------------------------------------------
+
+// `node worker-host.mjs --http GUEST.wasm [--listen 127.0.0.1:8080] [--instances N]` serves HTTP
+// through this same model instead of speaking JSON lines, so that the benchmark can put V8 behind
+// Node's `http` server beside `gomode-host serve` and native Go, on the same guest. It opens the
+// guest N times (one handle, so one instance thread, each; 1 by default), starts every instance,
+// prints `listening on http://ADDR` once it listens, and exits 0 on SIGINT or SIGTERM. Each HTTP
+// request goes to the handle with the fewest requests queued and is answered exactly as a `call`
+// line would be: the model's response as the HTTP response; a broken rule as 500 with the rule
+// and its message; a request Fetch refuses as 400. Every handle has the defaults of `open`
+// (no host allowed for outbound fetch, KV on), and the guest's stderr is dropped.
+async function serveHttp(args) {
+  const option = (name, fallback) => {
+    const at = args.indexOf(name);
+    return at === -1 ? fallback : args[at + 1];
+  };
+  const path = args[0];
+  const listen = option("--listen", "127.0.0.1:8080");
+  const instances = Number(option("--instances", "1"));
+  if (!path || path.startsWith("--") || !Number.isInteger(instances) || instances < 1) {
+    console.error("usage: node worker-host.mjs --http GUEST.wasm [--listen HOST:PORT] [--instances N]");
+    process.exit(2);
+  }
+  const colon = listen.lastIndexOf(":");
+  const [host, port] = [listen.slice(0, colon).replace(/^\[|\]$/g, ""), Number(listen.slice(colon + 1))];
+  const name = path.replace(/^.*\//, "").replace(/\.wasm$/, "");
+  const pool = [];
+  for (let i = 0; i < instances; i += 1) {
+    const opened = await open({ path, name });
+    const started = opened.handle ? await dispatch({ op: "start", handle: opened.handle }) : opened;
+    if (!started.ok) {
+      console.error(`cannot start ${path}: ${JSON.stringify(started.error ?? started.host_error)}`);
+      process.exit(1);
+    }
+    pool.push({ handle: handles.get(opened.handle), queued: 0 });
+  }
+  const { createServer } = await import("node:http");
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    const headers = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+    const call = { method: req.method, target: req.url, headers };
+    if (body.length > 0) call.body_base64 = body.toString("base64");
+    const slot = pool.reduce((best, next) => (next.queued < best.queued ? next : best));
+    slot.queued += 1;
+    let answer;
+    try {
+      answer = await slot.handle.run(() => slot.handle.call(call));
+    } catch (err) {
+      answer = { host_error: `worker-host failed: ${err?.stack ?? err}`, kind: "other" };
+    } finally {
+      slot.queued -= 1;
+    }
+    const text = (status, message) => {
+      const bytes = Buffer.from(message);
+      res.writeHead(status, { "content-type": "text/plain", "content-length": bytes.length });
+      res.end(bytes);
+    };
+    if (answer.error) return text(500, `${answer.error.rule}: ${answer.error.message}`);
+    if (answer.host_error) return text(answer.kind === "bad_request" ? 400 : 500, answer.host_error);
+    const { status, content_type: contentType, headers: lines, body_base64: bodyBase64 } = answer.response;
+    const bytes = Buffer.from(bodyBase64, "base64");
+    const raw = contentType ? ["content-type", contentType] : [];
+    for (const [lineName, value] of lines) raw.push(lineName, value);
+    raw.push("content-length", bytes.length);
+    res.writeHead(status, raw);
+    res.end(bytes);
+  });
+  server.listen(port, host, () => {
+    const address = server.address();
+    const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    process.stdout.write(`listening on http://${shown}:${address.port}\n`);
+  });
+  const stop = () => process.exit(0);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
 // Node warns about some methods (`patch`), which would only clutter stderr.
 process.removeAllListeners("warning");
 process.stdout.on("error", () => process.exit(0));
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-lines.on("line", (line) => {
-  if (line.trim() !== "") serve(line);
-});
-lines.on("close", () => {
-  closing = true;
-  if (inFlight === 0) process.exit(0);
-});
+const httpAt = process.argv.indexOf("--http");
+if (httpAt !== -1) {
+  serveHttp(process.argv.slice(httpAt + 1)).catch((err) => {
+    console.error(`worker-host --http failed: ${err?.stack ?? err}`);
+    process.exit(1);
+  });
+} else {
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on("line", (line) => {
+    if (line.trim() !== "") serve(line);
+  });
+  lines.on("close", () => {
+    closing = true;
+    if (inFlight === 0) process.exit(0);
+  });
+}

@@ -20,6 +20,9 @@ pub enum Command {
     Ci(Ci),
     /// Lists every toolchain the guests need, where it was found, and how to install it.
     Doctor,
+    /// Load-tests `gomode-host serve`, native Go and the V8 model with wrk, side by side, and
+    /// writes `target/bench/report.{md,json}`.
+    Bench(Bench),
 }
 
 #[derive(Debug, Args)]
@@ -48,4 +51,20 @@ pub struct Ci {
     /// comma-separated; a selected guest that cannot be built fails the run.
     #[arg(long, value_delimiter = ',')]
     pub guests: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Bench {
+    /// Short runs, about 3 s per server and route after a 1 s warm-up, as CI wants; without it,
+    /// 10 s after a 3 s warm-up.
+    #[arg(long)]
+    pub quick: bool,
+    /// Serve only these built guests, by module (`rust-leaking`, `go-conservative`),
+    /// comma-separated; by default every built guest in the conservative mode.
+    #[arg(long, value_delimiter = ',')]
+    pub guests: Vec<String>,
+    /// How many instances of the guest `gomode-host serve` and the V8 model each run. Native Go
+    /// always serializes its calls into the handler, as one instance does.
+    #[arg(long, default_value_t = 1)]
+    pub instances: u32,
 }

@@ -3,6 +3,7 @@
 //! Flags are declared in `flags.rs`; each command is a module with a `run` function; guests and
 //! their toolchains are described in `guests.rs`. Commands run programs through `xshell::cmd!`.
 
+mod bench;
 mod build_guests;
 mod ci;
 mod conformance;
@@ -26,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Conformance(cmd) => conformance::run(&sh, &cmd),
         flags::Command::Ci(cmd) => ci::run(&sh, &cmd),
         flags::Command::Doctor => doctor::run(&sh),
+        flags::Command::Bench(cmd) => bench::run(&sh, &cmd),
     }
 }
 

