@@ -7,6 +7,7 @@
 //! the rest, and never fails a write.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -17,7 +18,15 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// A cloneable handle to one captured stream.
 #[derive(Clone, Debug)]
 pub struct Capture {
-    inner: Arc<Mutex<Buffer>>,
+    inner: Arc<Shared>,
+}
+
+/// The buffer, and a flag that lets [`Capture::take`] skip the lock when nothing was written,
+/// which is almost every call: the host takes both streams before and after each request.
+#[derive(Debug)]
+struct Shared {
+    written: AtomicBool,
+    buffer: Mutex<Buffer>,
 }
 
 #[derive(Debug)]
@@ -31,20 +40,37 @@ impl Capture {
     /// Creates a sink that keeps at most `limit` bytes between two calls of [`Capture::take`].
     pub fn new(limit: usize) -> Capture {
         let buffer = Buffer { limit, kept: Vec::new(), dropped: 0 };
-        Capture { inner: Arc::new(Mutex::new(buffer)) }
+        Capture { inner: Arc::new(Shared { written: AtomicBool::new(false), buffer: Mutex::new(buffer) }) }
     }
 
     fn append(&self, bytes: &[u8]) {
-        let mut buffer = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if bytes.is_empty() {
+            return;
+        }
+        let mut buffer = self.inner.buffer.lock().unwrap_or_else(PoisonError::into_inner);
         let room = buffer.limit.saturating_sub(buffer.kept.len());
         let keep = room.min(bytes.len());
         buffer.kept.extend_from_slice(&bytes[..keep]);
         buffer.dropped += bytes.len() - keep;
+        // Set under the lock, so that a `take` that clears it also empties the buffer.
+        self.inner.written.store(true, Ordering::Release);
     }
 
     /// Returns what was written since the last call, as lossy UTF-8, and starts afresh.
+    #[inline]
     pub fn take(&self) -> String {
-        let mut buffer = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        // Nothing written since the last take: no lock, no allocation. A write that races with
+        // this check is kept for the next take, as if it had come just after this one.
+        if !self.inner.written.load(Ordering::Acquire) {
+            return String::new();
+        }
+        self.take_written()
+    }
+
+    #[cold]
+    fn take_written(&self) -> String {
+        let mut buffer = self.inner.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.inner.written.store(false, Ordering::Relaxed);
         let mut text = String::from_utf8_lossy(&buffer.kept).into_owned();
         if buffer.dropped > 0 {
             text.push_str(&format!("\n[{} more bytes not kept]", buffer.dropped));
@@ -120,5 +146,12 @@ mod tests {
         assert_eq!(capture.take(), "");
         capture.append(b"xy");
         assert_eq!(capture.take(), "xy");
+        // Clones share the stream, and an empty write leaves it empty.
+        let clone = capture.clone();
+        clone.append(b"");
+        assert_eq!(capture.take(), "");
+        clone.append(b"z");
+        assert_eq!(capture.take(), "z");
+        assert_eq!(clone.take(), "");
     }
 }

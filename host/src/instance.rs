@@ -17,9 +17,10 @@ use crate::capture::Capture;
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
 use crate::fetch::{self, FEATURE_OUTBOUND_FETCH, Upstream};
 use crate::profile::{GOMODE_SCRATCH, Profile};
-use crate::request::Request;
+use crate::request::{Layout, Request};
 use crate::response::{self, Body, Response};
 use crate::runtime::{ABI_VERSION, Declared, EPOCH_TICK, FEATURE_RESPONSE_HEADERS, GuestModule};
+use crate::zerobuf::Tag;
 
 /// The size of the first scratch area the host asks the guest's `malloc` for.
 const INITIAL_SCRATCH: u32 = 64 * 1024;
@@ -239,19 +240,11 @@ impl Live {
             let wanted = u32::try_from(needed).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX);
             self.grow_scratch(wanted)?;
         }
-        let mut encoded = layout.encode(self.scratch).map_err(|_| {
-            let (request, limit) = (request.summary(), self.memory_limit as u64);
-            HostError::RequestTooLarge { request, needed, limit }
-        })?;
         let mut fetches = 0;
+        // After a fetch: the record's address and the call index, for slots 4 and 5 of the replay.
+        let mut replay: Option<(u32, i32)> = None;
         loop {
-            // The scratch was checked to lie inside memory, and memory never shrinks.
-            self.memory.write(&mut self.store, self.scratch as usize, &encoded).map_err(|err| {
-                self.error(Violation::new(
-                    Rule::InitMalloc,
-                    format!("the scratch area is no longer inside memory: {err}"),
-                ))
-            })?;
+            self.write_request(request, &layout, replay)?;
             self.arm();
             let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
                 Ok(ptr) => ptr as u32,
@@ -279,12 +272,7 @@ impl Live {
                 let wanted = fetch::read_request(memory, response_ptr).map_err(|v| self.error(v))?;
                 let result = fetch::dispatch(&*self.upstream, &wanted);
                 let record = self.write_record(&result)?;
-                // The replay is the same request with the record in slot 4 and the call index in
-                // slot 5 (ABI.md §12).
-                encoded[64] = 4;
-                encoded[68..72].copy_from_slice(&record.to_le_bytes());
-                encoded[80] = 2;
-                encoded[84..88].copy_from_slice(&wanted.call_index.to_le_bytes());
+                replay = Some((record, wanted.call_index));
                 continue;
             }
             let read = match self.profile {
@@ -304,6 +292,38 @@ impl Live {
                 Err(violation) => Err(self.error(violation).into()),
             };
         }
+    }
+
+    /// Lays `layout` out in the scratch, straight into guest memory, which the caller made large
+    /// enough. A replay is the same request with the record in slot 4 and the call index in slot
+    /// 5 (ABI.md §12), written afresh, since the guest may have changed the scratch.
+    fn write_request(
+        &mut self,
+        request: &Request,
+        layout: &Layout<'_>,
+        replay: Option<(u32, i32)>,
+    ) -> Result<(), Error> {
+        let start = self.scratch as usize;
+        let region = usize::try_from(layout.len())
+            .ok()
+            .and_then(|len| start.checked_add(len))
+            .and_then(|end| self.memory.data_mut(&mut self.store).get_mut(start..end));
+        // The scratch was checked to lie inside memory, and memory never shrinks.
+        let Some(region) = region else {
+            let message = "the scratch area is no longer inside memory: out of bounds memory access";
+            return Err(self.error(Violation::new(Rule::InitMalloc, message)).into());
+        };
+        if layout.write(self.scratch, region).is_err() {
+            let (request, needed, limit) = (request.summary(), layout.len(), self.memory_limit as u64);
+            return Err(HostError::RequestTooLarge { request, needed, limit }.into());
+        }
+        if let Some((record, call_index)) = replay {
+            region[64] = Tag::String as u8;
+            region[68..72].copy_from_slice(&record.to_le_bytes());
+            region[80] = Tag::I32 as u8;
+            region[84..88].copy_from_slice(&call_index.to_le_bytes());
+        }
+        Ok(())
     }
 
     /// Whether this instance answers status -1 with a fetch: always under `gomode`, and under

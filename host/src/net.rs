@@ -145,7 +145,7 @@ impl Net {
 
     fn try_fetch(&self, request: &FetchRequest) -> Result<FetchResult, Failure> {
         let mut url = Url::parse(&request.url).map_err(|_| Failure::InvalidUrl(request.url.clone()))?;
-        let mut method = profile::fetch_method(&request.method);
+        let mut method = profile::fetch_method(&request.method).into_owned();
         if ["CONNECT", "TRACE", "TRACK"].iter().any(|forbidden| forbidden.eq_ignore_ascii_case(&method)) {
             return Err(Failure::Method(method));
         }

@@ -5,6 +5,7 @@
 //! request normalization, so that the runtime (`instance.rs`, `request.rs`, `response.rs`) asks a
 //! [`Profile`] instead of spreading GoMode's quirks around.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -99,11 +100,14 @@ pub(crate) fn drops_body(status: i32) -> bool {
 }
 
 /// The method as the Fetch `Request` normalizes it: six methods are upper-cased in any case.
-pub(crate) fn fetch_method(method: &str) -> String {
+pub(crate) fn fetch_method(method: &str) -> Cow<'_, str> {
     const NORMALIZED: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+    if matches!(method, "GET" | "POST") {
+        return Cow::Borrowed(method);
+    }
     match NORMALIZED.iter().find(|m| m.eq_ignore_ascii_case(method)) {
-        Some(m) => (*m).to_owned(),
-        None => method.to_owned(),
+        Some(m) => Cow::Borrowed(*m),
+        None => Cow::Borrowed(method),
     }
 }
 
@@ -113,8 +117,48 @@ pub(crate) fn sends_body(method: &str) -> bool {
 }
 
 /// The path and query as the WHATWG URL parser leaves them in `request.url`, without the
-/// fragment; `Err` says why the target is not a path.
-pub(crate) fn normalize_target(target: &str) -> Result<String, String> {
+/// fragment; `Err` says why the target is not a path. A target the parser would leave as it is
+/// (most of them) is returned without parsing it.
+pub(crate) fn normalize_target(target: &str) -> Result<Cow<'_, str>, String> {
+    if is_normal_target(target) {
+        return Ok(Cow::Borrowed(target));
+    }
+    parse_target(target).map(Cow::Owned)
+}
+
+/// Whether the WHATWG URL parser leaves `target` unchanged, by a conservative test: a path of
+/// unreserved and sub-delimiter ASCII characters, `:`, `@` and `/`, without `.` or `..` segments,
+/// then optionally `?` and a query of the same characters and `?`. Everything the parser could
+/// change (percent signs, backslashes, quotes, spaces, controls, non-ASCII, a fragment, dot
+/// segments) sends the target through the parser.
+fn is_normal_target(target: &str) -> bool {
+    let bytes = target.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    let mut query = false;
+    // How many bytes of the current path segment are dots, or `None` once one is not.
+    let mut dots = Some(0u8);
+    for &b in &bytes[1..] {
+        if b.is_ascii_alphanumeric() || b"-_~!$&()*+,;=:@".contains(&b) {
+            dots = None;
+        } else if b == b'.' {
+            dots = dots.and_then(|n| n.checked_add(1));
+        } else if b == b'/' || b == b'?' {
+            if !query && matches!(dots, Some(1 | 2)) {
+                return false;
+            }
+            query |= b == b'?';
+            dots = Some(0);
+        } else {
+            return false;
+        }
+    }
+    query || !matches!(dots, Some(1 | 2))
+}
+
+/// [`normalize_target`] through the URL parser.
+fn parse_target(target: &str) -> Result<String, String> {
     if !target.starts_with('/') {
         return Err(format!("the target {target:?} does not start with `/`"));
     }
@@ -138,11 +182,42 @@ mod tests {
         assert_eq!(normalize_target("/json#top").unwrap(), "/json");
         assert_eq!(normalize_target("//x").unwrap(), "//x");
         assert!(normalize_target("json").is_err());
+        assert!(matches!(normalize_target("/json?x=1&y=/a?b"), Ok(Cow::Borrowed(_))));
+    }
+
+    /// Every target the shortcut takes is one the parser leaves unchanged: all targets of up to
+    /// three characters after the `/` from an alphabet of what the parser treats specially and
+    /// what it does not.
+    #[test]
+    fn the_shortcut_agrees_with_the_parser() {
+        const ALPHABET: &[&str] = &[
+            "/", ".", "..", "?", "#", "%", "%2e", "%2E", "a", "Z", "0", "-", "_", "~", "!", "$", "&", "'", "(", ")",
+            "*", "+", ",", ";", "=", ":", "@", "\\", " ", "\"", "<", ">", "^", "`", "{", "|", "}", "\t", "\n",
+            "\u{7f}", "ü", "\u{0}",
+        ];
+        let n = ALPHABET.len();
+        let mut shortcuts = 0;
+        for count in 0..=3u32 {
+            for mut index in 0..n.pow(count) {
+                let mut target = String::from("/");
+                for _ in 0..count {
+                    target.push_str(ALPHABET[index % n]);
+                    index /= n;
+                }
+                if is_normal_target(&target) {
+                    shortcuts += 1;
+                    assert_eq!(parse_target(&target).as_deref(), Ok(target.as_str()), "{target:?}");
+                }
+                assert_eq!(normalize_target(&target).map(Cow::into_owned), parse_target(&target), "{target:?}");
+            }
+        }
+        assert!(shortcuts > 5_000, "only {shortcuts} targets took the shortcut");
     }
 
     #[test]
     fn methods_are_normalized_as_fetch_does() {
         assert_eq!(fetch_method("delete"), "DELETE");
+        assert_eq!(fetch_method("Get"), "GET");
         assert_eq!(fetch_method("patch"), "patch");
         assert!(sends_body("PATCH") && !sends_body("patch") && !sends_body("DELETE"));
     }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use crate::error::HostError;
 use crate::profile::{self, Profile};
 use crate::response::header_value_problem;
-use crate::zerobuf::{EncodeError, Encoder, SLOT_SIZE, Value};
+use crate::zerobuf::{self, ADDRESS_SPACE, EncodeError, SLOT_SIZE, Tag};
 
 /// Request slots the host writes: method, path, body, headers, and two reserved nulls.
 pub(crate) const REQUEST_SLOTS: u32 = 6;
@@ -53,7 +53,7 @@ impl Request {
             Profile::Abi => Layout {
                 method: Cow::Borrowed(&self.method),
                 path: Cow::Borrowed(&self.path),
-                body: String::from_utf8_lossy(&self.body),
+                body: zerobuf::utf8_lossy(&self.body),
                 headers: header_text(&self.headers, profile),
             },
             Profile::Gomode => {
@@ -65,19 +65,19 @@ impl Request {
                     if name.is_empty() || !name.bytes().all(is_token_byte) {
                         return Err(bad(format!("the header name {name:?} is not an HTTP token")));
                     }
-                    if let Some(problem) = header_value_problem(value.trim_matches([' ', '\t'])) {
+                    if let Some(problem) = header_value_problem(trim_value(value)) {
                         return Err(bad(format!("the value of header {name:?} {problem}")));
                     }
                 }
                 let body = if profile::sends_body(&method) {
                     let bytes = self.body.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&self.body);
-                    String::from_utf8_lossy(bytes)
+                    zerobuf::utf8_lossy(bytes)
                 } else {
                     Cow::Borrowed("")
                 };
                 Layout {
-                    method: Cow::Owned(method),
-                    path: Cow::Owned(profile::normalize_target(&self.path).map_err(bad)?),
+                    path: profile::normalize_target(&self.path).map_err(bad)?,
+                    method,
                     body,
                     headers: header_text(&self.headers, profile),
                 }
@@ -88,23 +88,65 @@ impl Request {
 
 /// Whether `b` may appear in an HTTP token (a method or a header name).
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN_BYTES[usize::from(b)]
+}
+
+/// The bytes of an HTTP token: letters, digits and ``!#$%&'*+-.^_`|~``, as a table.
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let symbols = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < symbols.len() {
+        table[symbols[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// A header value as the Fetch `Headers` object keeps it under `gomode`: without leading and
+/// trailing spaces and tabs.
+fn trim_value(value: &str) -> &str {
+    value.trim_matches(|c| c == ' ' || c == '\t')
 }
 
 /// The header lines of `headers`, as the Fetch `Headers` object iterates them: names lowercased
 /// and sorted, repeated names joined with ", ". Under `gomode` values are trimmed of spaces and
 /// tabs first, as `Headers` does, and `set-cookie` values are never joined.
 fn header_text(headers: &[(String, String)], profile: Profile) -> String {
+    if headers.is_empty() {
+        return String::new();
+    }
     let gomode = profile == Profile::Gomode;
-    let mut headers: Vec<(String, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), if gomode { v.trim_matches([' ', '\t']) } else { v.as_str() }))
-        .collect();
+    if let [(name, value)] = headers {
+        let value = if gomode { trim_value(value) } else { value };
+        let mut text = String::with_capacity(name.len() + value.len() + 3);
+        text.push_str(name);
+        text.make_ascii_lowercase();
+        text.push_str(": ");
+        text.push_str(value);
+        text.push('\n');
+        return text;
+    }
+    fn lowercase(name: &str) -> Cow<'_, str> {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        }
+    }
+    let mut headers: Vec<(Cow<'_, str>, &str)> =
+        headers.iter().map(|(k, v)| (lowercase(k), if gomode { trim_value(v) } else { v.as_str() })).collect();
     headers.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut text = String::new();
+    // Each line is at most `name: value\n`; a joined value needs less (`, value\n`).
+    let mut text = String::with_capacity(headers.iter().map(|(name, value)| name.len() + value.len() + 3).sum());
     let mut previous: Option<&str> = None;
     for (name, value) in &headers {
-        if previous == Some(name.as_str()) && !(gomode && name == "set-cookie") {
+        if previous == Some(&**name) && !(gomode && name == "set-cookie") {
             text.pop();
             text.push_str(", ");
         } else {
@@ -113,12 +155,13 @@ fn header_text(headers: &[(String, String)], profile: Profile) -> String {
         }
         text.push_str(value);
         text.push('\n');
-        previous = Some(name);
+        previous = Some(&**name);
     }
     text
 }
 
-/// A request's slot texts under one profile.
+/// A request's slot texts under one profile, borrowed from the request where the profile passes
+/// them on unchanged.
 pub(crate) struct Layout<'r> {
     method: Cow<'r, str>,
     path: Cow<'r, str>,
@@ -131,7 +174,7 @@ impl Layout<'_> {
         [&self.method, &self.path, &self.body, &self.headers]
     }
 
-    /// How many bytes [`Layout::encode`] lays out: the slots, then each string's 4-byte length
+    /// How many bytes [`Layout::write`] lays out: the slots, then each string's 4-byte length
     /// and data, padded to a multiple of 4.
     pub(crate) fn len(&self) -> u64 {
         let padded = |text: &str| (4 + text.len() as u64).next_multiple_of(4);
@@ -144,19 +187,77 @@ impl Layout<'_> {
         self.len() - (4 + self.headers.len() as u64).next_multiple_of(4) + 4 + self.headers.len() as u64
     }
 
-    /// Lays the request out as request slots at guest address `base` (ABI.md, `request.slots`).
-    pub(crate) fn encode(&self, base: u32) -> Result<Vec<u8>, EncodeError> {
-        let mut encoder = Encoder::new(base, REQUEST_SLOTS)?;
-        for (i, text) in (0..).zip(self.texts()) {
-            encoder.set(i, Value::String(text))?;
+    /// Lays the request out as request slots at guest address `base` (ABI.md, `request.slots`)
+    /// straight into `out`, the [`Layout::len`] bytes of guest memory from `base` on. The bytes
+    /// are those of a [`crate::zerobuf::Encoder`] given the four strings in order: six slots,
+    /// strings 0 to 3 (slots 4 and 5 null), then each string's length and data, zero-padded to a
+    /// multiple of 4.
+    pub(crate) fn write(&self, base: u32, out: &mut [u8]) -> Result<(), EncodeError> {
+        let end = u64::from(base) + self.len();
+        if end > ADDRESS_SPACE {
+            return Err(EncodeError::AddressSpace { end });
         }
-        Ok(encoder.finish())
+        assert_eq!(out.len() as u64, self.len(), "the request block is written to exactly its length");
+        let mut at = (REQUEST_SLOTS * SLOT_SIZE) as usize;
+        for (i, text) in self.texts().into_iter().enumerate() {
+            // `base + at` lies inside the block, which ends within the address space (checked above).
+            let mut slot = [0u8; SLOT_SIZE as usize];
+            slot[0] = Tag::String as u8;
+            slot[4..8].copy_from_slice(&(base + at as u32).to_le_bytes());
+            out[i * SLOT_SIZE as usize..][..SLOT_SIZE as usize].copy_from_slice(&slot);
+            let bytes = text.as_bytes();
+            let data = at + 4;
+            let padded = (data + bytes.len()).next_multiple_of(4);
+            // The last word first, so that the padding is zero once the data is in.
+            out[padded - 4..padded].copy_from_slice(&[0; 4]);
+            out[at..data].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out[data..data + bytes.len()].copy_from_slice(bytes);
+            at = padded;
+        }
+        // Slots 4 and 5 are null.
+        out[4 * SLOT_SIZE as usize..6 * SLOT_SIZE as usize].copy_from_slice(&[0; 2 * SLOT_SIZE as usize]);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zerobuf::{Encoder, Value};
+
+    /// The block [`Layout::write`] lays out at `base`, over a buffer of junk.
+    fn written(layout: &Layout<'_>, base: u32) -> Vec<u8> {
+        let mut block = vec![0xa5; layout.len() as usize];
+        layout.write(base, &mut block).unwrap();
+        block
+    }
+
+    /// The same block as the generic [`Encoder`] lays it out.
+    fn encoded(layout: &Layout<'_>, base: u32) -> Vec<u8> {
+        let mut encoder = Encoder::new(base, REQUEST_SLOTS).unwrap();
+        for (i, text) in (0..).zip(layout.texts()) {
+            encoder.set(i, Value::String(text)).unwrap();
+        }
+        encoder.finish()
+    }
+
+    #[test]
+    fn write_lays_out_what_the_encoder_does() {
+        let bodies: [&[u8]; 5] = [b"", b"a", b"ab", b"abc", b"abcd\xff"];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let mut request = Request::new("POST", &"/p".repeat(i + 1));
+            request.body = body.to_vec();
+            request.headers = vec![("X-A".into(), "1".repeat(i)), ("x-b".into(), " 2 ".into())];
+            for profile in Profile::ALL {
+                let layout = request.layout(profile).unwrap();
+                assert_eq!(written(&layout, 0x1000), encoded(&layout, 0x1000), "{profile} {i}");
+            }
+        }
+        let root = Request::new("GET", "/");
+        let layout = root.layout(Profile::Abi).unwrap();
+        let end = (1 << 32) + layout.len() - 8;
+        assert_eq!(layout.write(u32::MAX - 7, &mut [0; 256]), Err(EncodeError::AddressSpace { end }));
+    }
 
     #[test]
     fn encoded_len_is_the_block_length() {
@@ -164,8 +265,14 @@ mod tests {
         request.headers = vec![("X-A".into(), "1".into())];
         request.body = b"Gr\xfc\xdf".to_vec();
         let layout = request.layout(Profile::Abi).unwrap();
-        assert_eq!(layout.encode(0x1000).unwrap().len() as u64, layout.len());
+        assert_eq!(encoded(&layout, 0x1000).len() as u64, layout.len());
         assert_eq!(layout.gomode_len(), layout.len() - 1);
+    }
+
+    #[test]
+    fn token_bytes_are_the_rfc_9110_tchars() {
+        let expected = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        assert!((0..=255).all(|b| is_token_byte(b) == expected(b)));
     }
 
     #[test]
@@ -174,12 +281,15 @@ mod tests {
         request.headers = vec![("X-B".into(), "2".into()), ("accept".into(), "*/*".into()), ("x-b".into(), "3".into())];
         assert_eq!(request.slot_texts(Profile::Abi).unwrap()[3], "accept: */*\nx-b: 2, 3\n");
         assert_eq!(Request::new("GET", "/").slot_texts(Profile::Abi).unwrap()[3], "");
+        request.headers = vec![("Content-Type".into(), " text/plain\t".into())];
+        assert_eq!(request.slot_texts(Profile::Abi).unwrap()[3], "content-type:  text/plain\t\n");
+        assert_eq!(request.slot_texts(Profile::Gomode).unwrap()[3], "content-type: text/plain\n");
     }
 
     #[test]
     fn slots_4_and_5_stay_null() {
         let request = Request::new("GET", "/");
-        let block = request.layout(Profile::Gomode).unwrap().encode(0x100).unwrap();
+        let block = written(&request.layout(Profile::Gomode).unwrap(), 0x100);
         assert_eq!(block.len() as u64, request.layout(Profile::Gomode).unwrap().len());
         assert!(block[64..96].iter().all(|b| *b == 0));
         assert_eq!(block[..4], [4, 0, 0, 0]);

@@ -13,6 +13,7 @@
 //! The reader treats the memory as hostile: every access is bounds-checked with 64-bit
 //! arithmetic, so no input can make it panic or read outside the slice.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use thiserror::Error;
@@ -234,6 +235,16 @@ pub fn read_payload(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
     bytes_at(mem, "string data", u64::from(slot.a) + 4, u64::from(len))
 }
 
+/// `bytes` as UTF-8, with invalid sequences replaced by U+FFFD, exactly as
+/// [`String::from_utf8_lossy`], but through the fast validator first: lossy decoding walks the
+/// bytes one by one even when they are all valid, which is the common case.
+pub(crate) fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Why values could not be laid out.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EncodeError {
@@ -254,7 +265,7 @@ pub enum EncodeError {
 }
 
 /// The exclusive upper bound of wasm32 addresses.
-const ADDRESS_SPACE: u64 = 1 << 32;
+pub(crate) const ADDRESS_SPACE: u64 = 1 << 32;
 
 /// Rounds `addr` up to a multiple of 4.
 fn align4(addr: u64) -> u64 {
