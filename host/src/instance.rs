@@ -6,10 +6,15 @@
 //! limit, and reads the response. Every way the guest can fail is classified here into the rule
 //! it broke; what the host cannot do (a request too large for any guest) is a [`HostError`].
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, WasmBacktrace};
+use wasmtime::{
+    Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline, WasmBacktrace, WasmParams, WasmResults,
+};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -31,6 +36,43 @@ pub(crate) struct State {
     limiter: Limiter,
     stdout: Capture,
     stderr: Capture,
+    /// When the current call into an [`Mode::Async`] instance runs out of time.
+    call_deadline: Instant,
+}
+
+/// How an instance's exports are called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// On the caller's stack, with the synchronous WASI functions; nothing ever waits, so the
+    /// instance's futures are ready on their first poll ([`now`]).
+    Sync,
+    /// On a wasmtime fiber, with the asynchronous WASI functions, for a caller on an async
+    /// runtime (`gomode-host serve`): a guest that waits on WASI, runs past an epoch tick or asks
+    /// for an outbound fetch gives its thread back to the runtime meanwhile.
+    Async,
+}
+
+/// The output of a future that is ready on its first poll, which every future of a
+/// [`Mode::Sync`] instance is: its calls into wasm return before the future does, and it never
+/// awaits anything else.
+pub(crate) fn now<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("a synchronous instance waited, which it never does"),
+    }
+}
+
+/// Calls `func` as `mode` says.
+async fn invoke<P: WasmParams + Send + Sync, R: WasmResults + Send + Sync>(
+    store: &mut Store<State>,
+    mode: Mode,
+    func: &TypedFunc<P, R>,
+    params: P,
+) -> wasmtime::Result<R> {
+    match mode {
+        Mode::Sync => func.call(store, params),
+        Mode::Async => func.call_async(store, params).await,
+    }
 }
 
 /// Refuses memory growth past the host's limit and remembers, for the current call only, that
@@ -66,6 +108,7 @@ enum Phase {
 /// One instantiated, initialized guest.
 pub(crate) struct Live {
     name: String,
+    mode: Mode,
     store: Store<State>,
     memory: Memory,
     handle: TypedFunc<i32, i32>,
@@ -91,7 +134,11 @@ impl std::fmt::Debug for Live {
 
 impl Live {
     /// Instantiates `module`, runs its init, reads its declarations and allocates the scratch.
-    pub(crate) fn start(module: &GuestModule, upstream: Arc<dyn Upstream>) -> Result<Live, GuestError> {
+    pub(crate) async fn start(
+        module: &GuestModule,
+        upstream: Arc<dyn Upstream>,
+        mode: Mode,
+    ) -> Result<Live, GuestError> {
         let shared = &module.shared;
         let config = &shared.config;
         let (stdout, stderr) = (Capture::new(config.output_limit), Capture::new(config.output_limit));
@@ -101,10 +148,26 @@ impl Live {
             .stderr(stderr.clone())
             .build_p1();
         let limiter = Limiter { limit: config.memory_limit, refused: None };
-        let mut store = Store::new(&shared.engine, State { wasi, limiter, stdout, stderr });
+        let state = State { wasi, limiter, stdout, stderr, call_deadline: Instant::now() + config.deadline };
+        let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        let deadline_ticks = config.deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+        let deadline_ticks = match mode {
+            Mode::Sync => {
+                store.epoch_deadline_trap();
+                config.deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1
+            }
+            // An async guest yields to the runtime at every tick, and traps once its time is up.
+            Mode::Async => {
+                store.epoch_deadline_callback(|store| {
+                    Ok(if Instant::now() >= store.data().call_deadline {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Yield(1)
+                    })
+                });
+                1
+            }
+        };
         store.set_epoch_deadline(deadline_ticks);
 
         let fail = |store: &mut Store<State>, violation: Violation| {
@@ -113,7 +176,11 @@ impl Live {
             error.stderr = store.data().stderr.take();
             error
         };
-        let instance = match shared.linker.instantiate(&mut store, &module.module) {
+        let instance = match mode {
+            Mode::Sync => shared.linker.instantiate(&mut store, &module.module),
+            Mode::Async => shared.async_linker.instantiate_async(&mut store, &module.module).await,
+        };
+        let instance = match instance {
             Ok(instance) => instance,
             Err(err) => {
                 let violation = classify(&mut store, err, Phase::Init, config.deadline, config.memory_limit);
@@ -123,16 +190,18 @@ impl Live {
         let profile = config.profile;
         let exports = Exports::get(&mut store, &instance, profile).map_err(|violation| fail(&mut store, violation))?;
         if let Some(init) = &exports.init
-            && let Err(err) = init.call(&mut store, ())
+            && let Err(err) = invoke(&mut store, mode, init, ()).await
             && !matches!(err.downcast_ref::<I32Exit>(), Some(I32Exit(0)))
         {
             let violation = classify(&mut store, err, Phase::Init, config.deadline, config.memory_limit);
             return Err(fail(&mut store, violation));
         }
-        let declared =
-            read_declarations(&mut store, &exports, profile).map_err(|violation| fail(&mut store, violation))?;
+        let declared = read_declarations(&mut store, mode, &exports, profile)
+            .await
+            .map_err(|violation| fail(&mut store, violation))?;
         let mut live = Live {
             name: module.name.clone(),
+            mode,
             store,
             memory: exports.memory,
             handle: exports.handle,
@@ -151,7 +220,8 @@ impl Live {
         live.grow_scratch(match profile {
             Profile::Abi => INITIAL_SCRATCH,
             Profile::Gomode => GOMODE_SCRATCH,
-        })?;
+        })
+        .await?;
         // Init output is not part of any request; it is dropped once init succeeded.
         live.store.data().stdout.take();
         live.store.data().stderr.take();
@@ -174,7 +244,11 @@ impl Live {
     /// into the guest, so that a refusal is blamed only on the call it happened in.
     fn arm(&mut self) {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        self.store.data_mut().limiter.refused = None;
+        let state = self.store.data_mut();
+        state.limiter.refused = None;
+        if self.mode == Mode::Async {
+            state.call_deadline = Instant::now() + self.deadline;
+        }
     }
 
     /// Turns a failed call into the violation it is, with the guest's output.
@@ -184,9 +258,9 @@ impl Live {
     }
 
     /// Asks the guest's `malloc` for a scratch area of at least `len` bytes and checks it.
-    fn grow_scratch(&mut self, len: u32) -> Result<(), GuestError> {
+    async fn grow_scratch(&mut self, len: u32) -> Result<(), GuestError> {
         self.arm();
-        let ptr = match self.malloc.call(&mut self.store, len as i32) {
+        let ptr = match invoke(&mut self.store, self.mode, &self.malloc, len as i32).await {
             Ok(ptr) => ptr as u32,
             Err(err) => return Err(self.failed(err, Phase::Malloc)),
         };
@@ -210,7 +284,7 @@ impl Live {
 
     /// Writes `request` into the scratch (under `abi`, growing it first when it is too small),
     /// calls `handle_zerobuf` and reads the response, as the profile says.
-    pub(crate) fn serve(&mut self, request: &Request) -> Result<Response, Error> {
+    pub(crate) async fn serve(&mut self, request: &Request) -> Result<Response, Error> {
         self.store.data().stdout.take();
         self.store.data().stderr.take();
         let layout = request.layout(self.profile)?;
@@ -238,7 +312,7 @@ impl Live {
         if needed > u64::from(self.scratch_len) {
             // `needed` is under the memory limit, which is under 4 GiB on wasm32 hosts that keep it.
             let wanted = u32::try_from(needed).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX);
-            self.grow_scratch(wanted)?;
+            self.grow_scratch(wanted).await?;
         }
         let mut fetches = 0;
         // After a fetch: the record's address and the call index, for slots 4 and 5 of the replay.
@@ -246,7 +320,7 @@ impl Live {
         loop {
             self.write_request(request, &layout, replay)?;
             self.arm();
-            let response_ptr = match self.handle.call(&mut self.store, self.scratch as i32) {
+            let response_ptr = match invoke(&mut self.store, self.mode, &self.handle, self.scratch as i32).await {
                 Ok(ptr) => ptr as u32,
                 Err(err) => {
                     let error = self.failed(err, Phase::Call);
@@ -270,9 +344,20 @@ impl Live {
                     return Err(self.error(Violation::new(Rule::FetchCap, message)).into());
                 }
                 let wanted = fetch::read_request(memory, response_ptr).map_err(|v| self.error(v))?;
-                let result = fetch::dispatch(&*self.upstream, &wanted);
-                let record = self.write_record(&result)?;
-                replay = Some((record, wanted.call_index));
+                let call_index = wanted.call_index;
+                let result = match self.mode {
+                    Mode::Sync => fetch::dispatch(&*self.upstream, &wanted),
+                    // The upstream blocks, so it answers on a blocking thread while this one serves
+                    // other requests. A panic there is the host's own bug, and goes on as one.
+                    Mode::Async => {
+                        let upstream = self.upstream.clone();
+                        tokio::task::spawn_blocking(move || fetch::dispatch(&*upstream, &wanted))
+                            .await
+                            .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+                    }
+                };
+                let record = self.write_record(&result).await?;
+                replay = Some((record, call_index));
                 continue;
             }
             let read = match self.profile {
@@ -334,10 +419,10 @@ impl Live {
 
     /// Writes the record of a fetch result through the guest's `malloc`, as GoMode does (it is
     /// never freed), and returns its address.
-    fn write_record(&mut self, result: &fetch::FetchResult) -> Result<u32, GuestError> {
+    async fn write_record(&mut self, result: &fetch::FetchResult) -> Result<u32, GuestError> {
         let len = fetch::record_len(result);
         self.arm();
-        let at = match self.malloc.call(&mut self.store, len as i32) {
+        let at = match invoke(&mut self.store, self.mode, &self.malloc, len as i32).await {
             Ok(ptr) => ptr as u32,
             Err(err) => return Err(self.failed(err, Phase::Malloc)),
         };
@@ -454,18 +539,30 @@ fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 /// Calls the declaration exports. Under `gomode` only the features are read, and not judged:
 /// GoMode never calls either export, and the host uses the features only to tell a stray
 /// response slot 3 from headers.
-fn read_declarations(store: &mut Store<State>, exports: &Exports, profile: Profile) -> Result<Declared, Violation> {
-    let mut call = |func: &Option<TypedFunc<(), i32>>, default: i32| match func {
-        Some(func) => func.call(&mut *store, ()).map_err(|err| {
-            Violation::new(Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))
-        }),
-        None => Ok(default),
-    };
-    if profile == Profile::Gomode {
-        return Ok(Declared { version: ABI_VERSION, features: call(&exports.features, 0)? });
+async fn read_declarations(
+    store: &mut Store<State>,
+    mode: Mode,
+    exports: &Exports,
+    profile: Profile,
+) -> Result<Declared, Violation> {
+    async fn call(
+        store: &mut Store<State>,
+        mode: Mode,
+        func: &Option<TypedFunc<(), i32>>,
+        default: i32,
+    ) -> Result<i32, Violation> {
+        match func {
+            Some(func) => invoke(store, mode, func, ()).await.map_err(|err| {
+                Violation::new(Rule::ModuleDeclarations, format!("calling a `gomode_abi_*` export failed: {err}"))
+            }),
+            None => Ok(default),
+        }
     }
-    let version = call(&exports.version, ABI_VERSION)?;
-    let features = call(&exports.features, 0)?;
+    if profile == Profile::Gomode {
+        return Ok(Declared { version: ABI_VERSION, features: call(store, mode, &exports.features, 0).await? });
+    }
+    let version = call(store, mode, &exports.version, ABI_VERSION).await?;
+    let features = call(store, mode, &exports.features, 0).await?;
     if version != ABI_VERSION {
         return Err(Violation::new(
             Rule::ModuleDeclarations,

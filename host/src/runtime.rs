@@ -5,8 +5,11 @@
 //! wasmtime's on-disk cache when one is configured) into a [`GuestModule`]. A [`Guest`] is a
 //! handle on a live instance of it (`instance.rs`), which answers [`Guest::call`] after
 //! [`Guest::call`]. After a trap, an exit, a missed deadline or a memory bomb the instance is
-//! dropped, and the next call transparently gets a fresh one.
+//! dropped, and the next call transparently gets a fresh one. [`GuestModule::async_guest`] makes
+//! a guest for an async runtime, whose [`Guest::call_async`] gives the thread back while the
+//! guest waits.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Linker, Module};
 use crate::error::{Error, GuestError, HostError, Rule, Violation};
 use crate::fetch::{Outbound, Upstream};
 use crate::inspect::{self, ModuleInfo};
-use crate::instance::{Live, State};
+use crate::instance::{self, Live, Mode, State};
 use crate::profile::Profile;
 use crate::request::Request;
 use crate::response::Response;
@@ -70,11 +73,14 @@ impl Default for HostConfig {
     }
 }
 
-/// The engine, linker and limits shared by every guest a host loads.
+/// The engine, linkers and limits shared by every guest a host loads.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
+    /// WASI preview1 with synchronous host functions, for [`Mode::Sync`] instances.
     pub(crate) linker: Linker<State>,
+    /// WASI preview1 with asynchronous host functions, for [`Mode::Async`] instances.
+    pub(crate) async_linker: Linker<State>,
     pub(crate) config: HostConfig,
 }
 
@@ -99,6 +105,9 @@ impl Host {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut State| &mut state.wasi)
             .map_err(engine_error)?;
+        let mut async_linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut async_linker, |state: &mut State| &mut state.wasi)
+            .map_err(engine_error)?;
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("gomode-epoch".into())
@@ -110,7 +119,7 @@ impl Host {
                 }
             })
             .map_err(|err| HostError::Engine(format!("cannot start the epoch ticker: {err}")))?;
-        Ok(Host { shared: Arc::new(Shared { engine, linker, config }) })
+        Ok(Host { shared: Arc::new(Shared { engine, linker, async_linker, config }) })
     }
 
     /// The limits this host enforces.
@@ -160,9 +169,22 @@ impl GuestModule {
         &self.info
     }
 
-    /// A guest handle that instantiates lazily, on the first call.
+    /// A guest handle that instantiates lazily, on the first call. Its calls run on the
+    /// caller's stack: the fastest way to call a guest outside an async runtime.
     pub fn guest(&self) -> Guest {
-        Guest { module: self.clone(), live: None, instances: 0, upstream: self.shared.config.upstream.clone() }
+        self.guest_in(Mode::Sync)
+    }
+
+    /// A guest handle for an async runtime (tokio), to be called with [`Guest::call_async`]: the
+    /// guest runs on a wasmtime fiber, and gives the thread back to the runtime while it waits on
+    /// WASI or an outbound fetch and at every epoch tick (10 ms) of a long run.
+    pub fn async_guest(&self) -> Guest {
+        self.guest_in(Mode::Async)
+    }
+
+    fn guest_in(&self, mode: Mode) -> Guest {
+        let upstream = self.shared.config.upstream.clone();
+        Guest { module: self.clone(), mode, live: None, busy: false, instances: 0, upstream }
     }
 }
 
@@ -191,7 +213,11 @@ impl Declared {
 #[derive(Debug)]
 pub struct Guest {
     module: GuestModule,
+    mode: Mode,
     live: Option<Live>,
+    /// Set while a call is in progress; still set at the next call when the caller dropped an
+    /// async call before it finished, which leaves the instance stopped midway.
+    busy: bool,
     instances: u32,
     upstream: Arc<dyn Upstream>,
 }
@@ -215,8 +241,16 @@ impl Guest {
     }
 
     /// Instantiates and initializes the guest now, if it is not live, and reports what it declared.
+    /// On an [`GuestModule::async_guest`], this must not be called on an async runtime's thread.
     pub fn start(&mut self) -> Result<Declared, GuestError> {
-        Ok(self.live()?.declared)
+        self.block_on(|guest| guest.start_async())
+    }
+
+    /// [`Guest::start`] for an async runtime.
+    pub async fn start_async(&mut self) -> Result<Declared, GuestError> {
+        let declared = self.live().await.map(|live| live.declared);
+        self.busy = false;
+        declared
     }
 
     /// The current size of the live instance's linear memory in bytes.
@@ -224,12 +258,20 @@ impl Guest {
         self.live.as_mut().map(Live::memory_size)
     }
 
-    /// Serves one request on the live instance, creating one first when there is none.
+    /// Serves one request on the live instance, creating one first when there is none. On an
+    /// [`GuestModule::async_guest`], this must not be called on an async runtime's thread.
     pub fn call(&mut self, request: &Request) -> Result<Response, Error> {
-        let result = match self.live() {
-            Ok(live) => live.serve(request),
+        self.block_on(|guest| guest.call_async(request))
+    }
+
+    /// [`Guest::call`] for an async runtime. If the future is dropped before it finishes, the
+    /// instance it stopped in is dropped too, at the next call.
+    pub async fn call_async(&mut self, request: &Request) -> Result<Response, Error> {
+        let result = match self.live().await {
+            Ok(live) => live.serve(request).await,
             Err(error) => Err(error.into()),
         };
+        self.busy = false;
         result.map_err(|error| match error {
             Error::Guest(mut error) => {
                 if error.rule().poisons_instance() {
@@ -242,10 +284,24 @@ impl Guest {
         })
     }
 
-    fn live(&mut self) -> Result<&mut Live, GuestError> {
+    /// Runs `call` to the end on this thread: a synchronous guest's futures are ready at once,
+    /// and an async guest's run on wasmtime-wasi's own runtime.
+    fn block_on<'g, F: Future>(&'g mut self, call: impl FnOnce(&'g mut Guest) -> F) -> F::Output {
+        match self.mode {
+            Mode::Sync => instance::now(call(self)),
+            Mode::Async => wasmtime_wasi::runtime::in_tokio(call(self)),
+        }
+    }
+
+    async fn live(&mut self) -> Result<&mut Live, GuestError> {
+        // Still busy: the last call was dropped midway, and its instance stopped wherever it was.
+        // The caller clears the flag once its call has finished.
+        if std::mem::replace(&mut self.busy, true) {
+            self.live = None;
+        }
         if self.live.is_none() {
             self.instances += 1;
-            self.live = Some(Live::start(&self.module, self.upstream.clone())?);
+            self.live = Some(Live::start(&self.module, self.upstream.clone(), self.mode).await?);
         }
         Ok(self.live.as_mut().expect("the instance was just created"))
     }

@@ -6,10 +6,10 @@
 //! instances ([`Pool`]), like warm isolates: any idle instance serves any request, and per-instance
 //! state (`/counter`) is per instance, as on Workers. Under `gomode`, paths under `/do/` go to one
 //! singleton instance with `/do` stripped, one request at a time, as GoMode's Durable Object glue
-//! does (`--single` sends every path there). A call into the guest never blocks the runtime: a
-//! pool call runs in `block_in_place`, which moves the worker's other tasks elsewhere, and the
-//! Durable Object's calls, which wait for one another, run on blocking threads. A guest
-//! error is answered and logged, never fatal; an instance that broke a rule that poisons it is
+//! does (`--single` sends every path there). Instances are [`GuestModule::async_guest`]s, called
+//! on the connection's own worker thread: a guest gives the thread back while it waits on WASI or
+//! an outbound fetch, and at every epoch tick of a long run. A guest error is answered and
+//! logged, never fatal; an instance that broke a rule that poisons it is
 //! replaced on its next request, and replacements are counted in the log. `--watch` swaps in a
 //! new module when the file changes: requests in flight finish on the old one.
 
@@ -57,6 +57,21 @@ struct Pool {
     available: tokio::sync::Semaphore,
 }
 
+/// A slot taken from the pool, which goes back when the lease is dropped, even when the request
+/// is dropped midway because its client hung up (the guest then replaces the instance).
+struct Lease<'p> {
+    pool: &'p Pool,
+    slot: Option<Slot>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+        }
+    }
+}
+
 /// One instance of the pool, numbered for the access log.
 struct Slot {
     id: usize,
@@ -68,7 +83,7 @@ struct Served {
     module: GuestModule,
     pool: Pool,
     /// The Durable Object: one instance, one request at a time.
-    singleton: Arc<Mutex<Slot>>,
+    singleton: tokio::sync::Mutex<Slot>,
 }
 
 /// The server's state, shared by every connection.
@@ -174,22 +189,17 @@ impl Served {
     /// Starts the pool's instances and the singleton, so that a guest that cannot start fails
     /// here rather than on the first request.
     async fn new(module: GuestModule, options: &Options) -> anyhow::Result<Served> {
-        let (count, module2) = (options.instances, module.clone());
-        let mut slots = tokio::task::spawn_blocking(move || {
-            (0..=count)
-                .map(|id| {
-                    let mut guest = module2.guest();
-                    guest.start().map(|_| Slot { id, guest })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut slots = Vec::with_capacity(options.instances + 1);
+        for id in 0..=options.instances {
+            let mut guest = module.async_guest();
+            guest.start_async().await.map_err(|err| anyhow::anyhow!("{err}"))?;
+            slots.push(Slot { id, guest });
+        }
         let singleton = slots.remove(0);
         Ok(Served {
             module,
             pool: Pool { available: tokio::sync::Semaphore::new(slots.len()), idle: Mutex::new(slots) },
-            singleton: Arc::new(Mutex::new(singleton)),
+            singleton: tokio::sync::Mutex::new(singleton),
         })
     }
 }
@@ -222,41 +232,21 @@ async fn answer(
     };
     let request = Request { method: parts.method.as_str().to_owned(), path, headers, body };
     let (instance, outcome) = if durable {
-        let singleton = served.singleton.clone();
-        let called = tokio::task::spawn_blocking(move || {
-            let mut slot = singleton.lock().unwrap_or_else(|e| e.into_inner());
-            let outcome = slot.guest.call(&request);
-            (format!("do#{}", slot.guest.instances()), outcome)
-        })
-        .await;
-        match called {
-            Ok(called) => called,
-            Err(err) => return Ok(plain(500, format!("gomode-host: the call failed: {err}"))),
-        }
+        let mut slot = served.singleton.lock().await;
+        let outcome = slot.guest.call_async(&request).await;
+        (format!("do#{}", slot.guest.instances()), outcome)
     } else {
-        let Ok(permit) = served.pool.available.acquire().await else {
+        let Ok(_permit) = served.pool.available.acquire().await else {
             return Ok(plain(503, "gomode-host: the instance pool is closed".into()));
         };
-        // The call runs on this worker inside `block_in_place`, which hands the worker's other
-        // tasks to another thread for as long as the guest runs, and lets wasmtime-wasi block on
-        // its own I/O. Measured on two cores, it serves about 45,000 `GET /json` a second against
-        // 40,000 through `spawn_blocking`; a plain call on the worker, 95,000, panics as soon as
-        // the guest writes to stdout, because wasmtime-wasi's synchronous calls block on tokio.
-        // Nothing awaits between taking the slot and giving it back, so a client that hangs up
-        // cannot lose an instance.
         let pool = &served.pool;
-        let called = tokio::task::block_in_place(|| {
-            let mut slot = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
-            let outcome = slot.guest.call(&request);
-            let instance = format!("#{}.{}", slot.id, slot.guest.instances());
-            pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
-            Some((instance, outcome))
-        });
-        drop(permit);
-        let Some(called) = called else {
+        let slot = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut lease = Lease { pool, slot };
+        let Some(slot) = lease.slot.as_mut() else {
             return Ok(plain(500, "gomode-host: no idle instance under a free permit".into()));
         };
-        called
+        let outcome = slot.guest.call_async(&request).await;
+        (format!("#{}.{}", slot.id, slot.guest.instances()), outcome)
     };
     let response = match outcome {
         Ok(response) => {
