@@ -121,8 +121,8 @@ impl PartialEq for Answer {
 
 impl Answer {
     fn of(outcome: &Result<Response, host::Error>) -> Answer {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let mut hasher = foldhash::quality::FixedState::default().build_hasher();
         let shown = match outcome {
             Ok(response) => {
                 let bytes = response.body.as_bytes();
