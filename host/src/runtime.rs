@@ -301,7 +301,9 @@ impl Guest {
         }
         if self.live.is_none() {
             self.instances += 1;
-            self.live = Some(Live::start(&self.module, self.upstream.clone(), self.mode).await?);
+            // Boxed, because starting an instance is a large future, which a call would otherwise
+            // carry, and copy on each move, on every request.
+            self.live = Some(Box::pin(Live::start(&self.module, self.upstream.clone(), self.mode)).await?);
         }
         Ok(self.live.as_mut().expect("the instance was just created"))
     }
