@@ -360,22 +360,29 @@ func status(code string) Response {
 	return textResponse(400, "bad status code: "+rustDebugString(code)+", want a decimal in 100..=599")
 }
 
-// byteRun answers /bytes/<n>: n bytes where byte i is i % 251, with the bytes tag.
+// byteRun answers /bytes/<n>: n bytes where byte i is i % 251, with the bytes tag. fillPeriod
+// writes them straight into the response memory (Response.FillBody).
 func byteRun(text string) Response {
 	n, ok := decimal(text)
 	if !ok || n > maxBytes {
 		return textResponse(400, "bad byte count: "+rustDebugString(text)+", want a decimal in 0..="+
 			strconv.Itoa(maxBytes))
 	}
-	body := make([]byte, n)
+	return Response{Status: 200, ContentType: "application/octet-stream", FillBody: fillPeriod, BodyLen: int(n),
+		BodyIsBytes: true}
+}
+
+// fillPeriod fills body with the /bytes/<n> pattern, byte i being i % 251: it writes the first
+// period, then doubles what is written with block copies until body is full. Each copy keeps the
+// period of 251, because it moves a prefix whose length is a multiple of it to an offset that is
+// the same multiple.
+func fillPeriod(body []byte) {
 	for i := 0; i < len(body) && i < 251; i++ {
 		body[i] = byte(i)
 	}
 	for filled := 251; filled < len(body); filled *= 2 {
-		// Doubling copies keep the period of 251, because filled stays a multiple of it.
 		copy(body[filled:], body[:filled])
 	}
-	return Response{Status: 200, ContentType: "application/octet-stream", Body: body, BodyIsBytes: true}
 }
 
 // decimal parses a plain decimal: ASCII digits only, no sign, no spaces. It fails on overflow.

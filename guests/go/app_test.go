@@ -24,9 +24,9 @@ func post(path, body string) Response {
 // expect checks a response's status, content type, body and body tag.
 func expect(t *testing.T, r Response, status int32, contentType, body string, isBytes bool) {
 	t.Helper()
-	if r.Status != status || r.ContentType != contentType || string(r.Body) != body || r.BodyIsBytes != isBytes {
+	if r.Status != status || r.ContentType != contentType || string(r.BodyBytes()) != body || r.BodyIsBytes != isBytes {
 		t.Fatalf("got %d %q %q bytes=%v, want %d %q %q bytes=%v",
-			r.Status, r.ContentType, r.Body, r.BodyIsBytes, status, contentType, body, isBytes)
+			r.Status, r.ContentType, r.BodyBytes(), r.BodyIsBytes, status, contentType, body, isBytes)
 	}
 	if r.Headers != "" || r.HeadersSet {
 		t.Fatalf("unexpected headers %q (set=%v)", r.Headers, r.HeadersSet)
@@ -88,17 +88,26 @@ func TestBytes(t *testing.T) {
 	expect(t, get("/bytes/0"), 200, "application/octet-stream", "", true)
 	for _, n := range []int{250, 251, 252, 502, 503, 1000, 65536} {
 		r := get("/bytes/" + strconv.Itoa(n))
-		if r.Status != 200 || !r.BodyIsBytes || len(r.Body) != n {
-			t.Fatalf("/bytes/%d: %d bytes=%v len=%d", n, r.Status, r.BodyIsBytes, len(r.Body))
+		body := r.BodyBytes()
+		if r.Status != 200 || !r.BodyIsBytes || len(body) != n {
+			t.Fatalf("/bytes/%d: %d bytes=%v len=%d", n, r.Status, r.BodyIsBytes, len(body))
 		}
-		for i, b := range r.Body {
+		for i, b := range body {
 			if int(b) != i%251 {
 				t.Fatalf("/bytes/%d: byte %d = %d, want %d", n, i, b, i%251)
 			}
 		}
+		// Encoded, the body is written in place; it must read back the same.
+		enc := EncodeResponse(r, 0x1000)
+		at := binary.LittleEndian.Uint32(enc[2*slotSize+4:]) - 0x1000
+		if enc[2*slotSize] != tagBytes || binary.LittleEndian.Uint32(enc[at:]) != uint32(n) ||
+			string(enc[at+4:at+4+uint32(n)]) != string(body) || EncodedLen(r) != len(enc) {
+			t.Fatalf("/bytes/%d: encoded body differs", n)
+		}
 	}
-	if r := get("/bytes/16777216"); r.Status != 200 || len(r.Body) != 16777216 || r.Body[16777215] != byte(16777215%251) {
-		t.Fatalf("/bytes/16777216: %d len=%d", r.Status, len(r.Body))
+	if r := get("/bytes/16777216"); r.Status != 200 || len(r.BodyBytes()) != 16777216 ||
+		r.BodyBytes()[16777215] != byte(16777215%251) {
+		t.Fatalf("/bytes/16777216: %d len=%d", r.Status, len(r.BodyBytes()))
 	}
 	expect(t, get("/bytes/16777217"), 400, "text/plain", `bad byte count: "16777217", want a decimal in 0..=16777216`, false)
 	expect(t, get("/bytes/-1"), 400, "text/plain", `bad byte count: "-1", want a decimal in 0..=16777216`, false)

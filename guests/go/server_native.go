@@ -95,7 +95,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		header["Content-Type"] = nil
 	}
 	w.WriteHeader(int(resp.Status))
-	_, _ = w.Write(resp.Body)
+	_, _ = w.Write(resp.BodyBytes())
 }
 
 // handle calls Handle under handleMu and returns what it answered, or the value it panicked

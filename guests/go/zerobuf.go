@@ -168,14 +168,40 @@ type Response struct {
 	Status int32
 	// ContentType is written as a string in slot 1.
 	ContentType string
-	// Body is written in slot 2, as a string (it must then be UTF-8) or as bytes.
+	// Body is written in slot 2, as a string (it must then be UTF-8) or as bytes, unless FillBody
+	// is set.
 	Body []byte
+	// FillBody, when set, stands for a body of BodyLen bytes in place of Body: EncodeResponseInto
+	// calls it to write the body straight into the response memory, so that a large body is not
+	// built in one place and then copied to another. It must write every byte of dst.
+	FillBody func(dst []byte)
+	// BodyLen is the length of the body FillBody writes; it is ignored without FillBody.
+	BodyLen int
 	// BodyIsBytes selects the bytes tag (8) for slot 2 instead of the string tag (4).
 	BodyIsBytes bool
 	// Headers are `name: value\n` lines for slot 3; empty writes a null slot unless HeadersSet.
 	Headers string
 	// HeadersSet writes slot 3 as a string (tag 4) even when Headers is empty.
 	HeadersSet bool
+}
+
+// bodyLen is the length of the body in bytes, whether it is Body or written by FillBody.
+func (r Response) bodyLen() int {
+	if r.FillBody != nil {
+		return r.BodyLen
+	}
+	return len(r.Body)
+}
+
+// BodyBytes returns the body as one slice: Body, or a new slice that FillBody fills. It is for
+// code that serves or checks a Response outside linear memory (the native server and the tests).
+func (r Response) BodyBytes() []byte {
+	if r.FillBody == nil {
+		return r.Body
+	}
+	body := make([]byte, r.BodyLen)
+	r.FillBody(body)
+	return body
 }
 
 // hasHeaders reports whether slot 3 is a string rather than null.
@@ -192,7 +218,7 @@ func payloadLen(n int) int {
 // EncodedLen returns the number of bytes EncodeResponse returns for r: the four slots and each
 // payload that is written, each padded to a multiple of 4 bytes.
 func EncodedLen(r Response) int {
-	n := responseSlots*slotSize + payloadLen(len(r.ContentType)) + payloadLen(len(r.Body))
+	n := responseSlots*slotSize + payloadLen(len(r.ContentType)) + payloadLen(r.bodyLen())
 	if r.hasHeaders() {
 		n += payloadLen(len(r.Headers))
 	}
@@ -204,7 +230,7 @@ func EncodedLen(r Response) int {
 // then the content type, body and header payloads, each `[len: u32][bytes]` starting at a 4-byte
 // boundary. Every pointer in a slot is base plus the payload's offset in the returned bytes, so
 // the caller must place them at address base, which should be at least 4-byte aligned (the Rust
-// guest uses 8). Padding bytes are zero.
+// guest uses 8). Padding bytes are zero. A body with FillBody is written by FillBody.
 func EncodeResponse(r Response, base uint32) []byte {
 	out := make([]byte, EncodedLen(r))
 	EncodeResponseInto(out, r, base)
@@ -225,24 +251,32 @@ func EncodeResponseInto(dst []byte, r Response, base uint32) int {
 	le.PutUint32(dst[4:8], uint32(r.Status))
 
 	next := responseSlots * slotSize
-	put := func(slot int, tag byte, payload []byte) {
+	// put writes slot `slot` pointing at a payload of n bytes at next, with its length and padding,
+	// and returns where the payload's bytes go.
+	put := func(slot int, tag byte, n int) []byte {
 		at := slot * slotSize
 		dst[at] = tag
 		le.PutUint32(dst[at+4:at+8], base+uint32(next))
-		le.PutUint32(dst[next:next+4], uint32(len(payload)))
-		copy(dst[next+4:], payload)
-		end := next + payloadLen(len(payload))
-		clear(dst[next+4+len(payload) : end])
+		le.PutUint32(dst[next:next+4], uint32(n))
+		payload := dst[next+4 : next+4+n]
+		end := next + payloadLen(n)
+		clear(dst[next+4+n : end])
 		next = end
+		return payload
 	}
-	put(1, tagString, []byte(r.ContentType))
+	copy(put(1, tagString, len(r.ContentType)), r.ContentType)
 	bodyTag := byte(tagString)
 	if r.BodyIsBytes {
 		bodyTag = tagBytes
 	}
-	put(2, bodyTag, r.Body)
+	body := put(2, bodyTag, r.bodyLen())
+	if r.FillBody != nil {
+		r.FillBody(body)
+	} else {
+		copy(body, r.Body)
+	}
 	if r.hasHeaders() {
-		put(3, tagString, []byte(r.Headers))
+		copy(put(3, tagString, len(r.Headers)), r.Headers)
 	} else {
 		dst[3*slotSize] = tagNull
 	}

@@ -64,25 +64,38 @@ impl Fetcher {
         kept
     }
 
-    /// What to answer after the handler: the -1 response asking for the pending fetch, or, when
-    /// nothing is pending, the handler's own response, and the kept results are dropped.
-    pub fn finish(self, response: Response) -> Response {
+    /// What to answer after the handler in place of its response: the -1 response asking for
+    /// the pending fetch, or `None` when nothing is pending, and the kept results are dropped.
+    /// Inlined, with the rare -1 answer kept apart, because every request comes through here.
+    #[inline]
+    pub fn finish(self) -> Option<Response> {
         let Some((index, wanted)) = self.pending else {
-            RESULTS.with_borrow_mut(BTreeMap::clear);
-            return response;
+            // Most requests fetch nothing and find nothing kept, so the map is left alone then.
+            RESULTS.with_borrow_mut(|results| {
+                if !results.is_empty() {
+                    results.clear();
+                }
+            });
+            return None;
         };
-        let mut headers = index.to_string();
-        if !wanted.headers.is_empty() {
-            headers.push('\n');
-            for (name, value) in &wanted.headers {
-                headers.push_str(&format!("{name}: {value}\n"));
-            }
+        Some(asking(index, wanted))
+    }
+}
+
+/// The -1 response that asks the host for fetch number `index` (ABI.md §12).
+#[cold]
+fn asking(index: i32, wanted: Wanted) -> Response {
+    let mut headers = index.to_string();
+    if !wanted.headers.is_empty() {
+        headers.push('\n');
+        for (name, value) in &wanted.headers {
+            headers.push_str(&format!("{name}: {value}\n"));
         }
-        Response {
-            status: -1,
-            content_type: format!("{}\n{}", wanted.method, wanted.content_type).into(),
-            body: Body::Text(format!("{}\n{}", wanted.url, wanted.body)),
-            headers: Some(headers),
-        }
+    }
+    Response {
+        status: -1,
+        content_type: format!("{}\n{}", wanted.method, wanted.content_type).into(),
+        body: Body::Text(format!("{}\n{}", wanted.url, wanted.body).into()),
+        headers: Some(headers.into()),
     }
 }

@@ -23,14 +23,17 @@ compile_error!("choose one source of kernels: `kernels-rust` or `kernels-zig`, n
 
 use std::cell::RefCell;
 
+use zerobuf::ResponseBlock;
+
 /// Bit 0 of `gomode_abi_features`: this guest writes response slot 3 on every response.
 const FEATURE_RESPONSE_HEADERS: i32 = 1;
 /// Bit 1 of `gomode_abi_features`: this guest asks for outbound fetches with status -1.
 const FEATURE_OUTBOUND_FETCH: i32 = 2;
 
 thread_local! {
-    /// The last response, kept alive until the next call as `[response.lifetime]` requires.
-    static LAST_RESPONSE: RefCell<Option<zerobuf::Encoded>> = const { RefCell::new(None) };
+    /// The block responses are laid out in, which keeps the last response valid until the next
+    /// call, as ABI.md §5 ("Lifetimes") requires, and serves the next responses while they fit.
+    static RESPONSE_BLOCK: RefCell<ResponseBlock> = const { RefCell::new(ResponseBlock::new()) };
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -74,18 +77,26 @@ pub extern "C" fn _start() {
 /// of the response slots.
 #[unsafe(no_mangle)]
 pub extern "C" fn handle_zerobuf(req_base: i32) -> i32 {
-    // Free (or, in leaking mode, abandon) the previous response before building the next one.
-    LAST_RESPONSE.with_borrow_mut(|last| *last = None);
-    // SAFETY: the host wrote six request slots and their payloads at `req_base`.
-    let request = unsafe { zerobuf::Request::read(req_base as usize as *const u8) };
-    if let Some((call_index, result)) = request.replay.clone() {
+    // The previous response is no longer needed: let go of its block if it is too large to keep.
+    RESPONSE_BLOCK.with_borrow_mut(ResponseBlock::release);
+    // SAFETY: the host wrote six request slots and their payloads at `req_base` and leaves them
+    // unchanged until this call returns, and the request, which borrows them, is dropped before.
+    let mut request = unsafe { zerobuf::Request::read(req_base as usize as *const u8) };
+    if let Some((call_index, result)) = request.replay.take() {
         fetch::keep(call_index, result);
     }
     let mut fetcher = fetch::Fetcher::default();
-    let response = app::handle(&request, &mut fetcher);
-    let encoded = zerobuf::Encoded::new(&fetcher.finish(response));
-    let base = encoded.base();
-    LAST_RESPONSE.with_borrow_mut(|last| *last = Some(encoded));
+    let mut response = app::handle(&request, &mut fetcher);
+    if let Some(asking) = fetcher.finish() {
+        response = asking;
+    }
+    // The block is taken out only around the layout, never across the handler: under `gomode` a
+    // trap does not end the instance, and one inside the layout (memory running out) then leaves
+    // an empty cell, which the next call refills, rather than a borrow that is never returned.
+    let mut block = RESPONSE_BLOCK.take();
+    let base = block.encode(&response);
+    RESPONSE_BLOCK.set(block);
+    response.recycle();
     base as i32
 }
 
