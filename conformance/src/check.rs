@@ -120,7 +120,7 @@ impl PartialEq for Answer {
 }
 
 impl Answer {
-    fn of(outcome: &Result<Response, host::Error>) -> Answer {
+    fn of(outcome: &Result<Response<'_>, host::Error>) -> Answer {
         use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
         let mut hasher = foldhash::quality::FixedState::default().build_hasher();
         let shown = match outcome {
@@ -168,7 +168,6 @@ fn run_steps(
         let outcome = guest.call(&request);
         answers.push(Answer::of(&outcome));
         let Some(response) = expected_outcome(expect, outcome)? else { continue };
-        first_memory.get_or_insert(guest.memory_size().unwrap_or(0) as u64);
         let simd = expected_simd.as_deref().zip(simd_kernel(&case.request.path));
         check_response(expect, &request, &response, simd, i as usize, profile).map_err(|failure| match failure {
             Failure::Differs { check, message } if case.repeat > 1 => {
@@ -176,6 +175,8 @@ fn run_steps(
             }
             other => other,
         })?;
+        // The response borrows the instance, so its memory is read once it has been checked.
+        first_memory.get_or_insert(guest.memory_size().unwrap_or(0) as u64);
     }
     let memory = guest.memory_size().unwrap_or(0) as u64;
     let mut note = None;
@@ -214,7 +215,10 @@ fn run_steps(
 
 /// Matches a call's outcome against `expect.error`: `Ok(Some(response))` when a response was
 /// expected and given, `Ok(None)` when the expected rule was broken.
-fn expected_outcome(expect: &Expect, outcome: Result<Response, host::Error>) -> Result<Option<Response>, Failure> {
+fn expected_outcome<'a>(
+    expect: &Expect,
+    outcome: Result<Response<'a>, host::Error>,
+) -> Result<Option<Response<'a>>, Failure> {
     match (&expect.error, outcome) {
         (None, Ok(response)) => Ok(Some(response)),
         (None, Err(error)) => Err(Failure::Error(error)),
@@ -243,7 +247,7 @@ fn host_error_kind(error: &HostError) -> &'static str {
 fn check_response(
     expect: &Expect,
     request: &Request,
-    response: &Response,
+    response: &Response<'_>,
     simd: Option<(&[u64], Kernel)>,
     index: usize,
     profile: Profile,
@@ -353,7 +357,7 @@ pub fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value, at:
     }
 }
 
-fn check_echo(request: &Request, response: &Response, profile: Profile) -> Result<(), String> {
+fn check_echo(request: &Request, response: &Response<'_>, profile: Profile) -> Result<(), String> {
     let [method, path, body, headers] = request.slot_texts(profile).map_err(|err| err.to_string())?;
     let expected = serde_json::json!({
         "method": method,
@@ -375,7 +379,7 @@ fn check_echo(request: &Request, response: &Response, profile: Profile) -> Resul
 /// A response as `gomode-host call --json` prints it, and as the Worker-like host must print
 /// it too: `status`, `content_type`, `headers` (an object, repeated names joined by `, `), and
 /// `body` when the body is UTF-8 or `body_base64` when it is not.
-pub fn response_json(response: &Response) -> serde_json::Value {
+pub fn response_json(response: &Response<'_>) -> serde_json::Value {
     use base64::Engine as _;
     let mut headers = serde_json::Map::new();
     for (name, value) in &response.headers {
@@ -419,7 +423,7 @@ mod tests {
             status: 200,
             content_type: "x/y".into(),
             headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
-            body: Body::Bytes(vec![0xff, 0]),
+            body: Body::Bytes(vec![0xff, 0].into()),
             stdout: String::new(),
             stderr: String::new(),
             panic: None,

@@ -10,8 +10,8 @@ use host::{Request, Response};
 pub trait Serve {
     /// Instantiates and initializes the guest now, when it is not live.
     fn start(&mut self) -> Result<(), host::Error>;
-    /// Serves one request.
-    fn call(&mut self, request: &Request) -> Result<Response, host::Error>;
+    /// Serves one request. The response may borrow the instance until the next call.
+    fn call(&mut self, request: &Request) -> Result<Response<'_>, host::Error>;
     /// The live instance's linear memory in bytes, when there is one.
     fn memory_size(&mut self) -> Option<usize>;
 }
@@ -21,8 +21,8 @@ impl Serve for host::Guest {
         host::Guest::start(self).map(drop).map_err(host::Error::from)
     }
 
-    fn call(&mut self, request: &Request) -> Result<Response, host::Error> {
-        host::Guest::call(self, request)
+    fn call(&mut self, request: &Request) -> Result<Response<'_>, host::Error> {
+        host::Guest::answer(self, request)
     }
 
     fn memory_size(&mut self) -> Option<usize> {

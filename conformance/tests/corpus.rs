@@ -467,7 +467,7 @@ fn check_bad_guest(host: &Host, fixture: &BadGuest, expect: &BadExpect, good: &P
                 Err(error) => expect(Err(error), "loading")?,
                 Ok(module) => {
                     let mut guest = module.guest();
-                    let answered = |r: host::Response| format!("the guest answered {}", r.status);
+                    let answered = |r: host::Response<'_>| format!("the guest answered {}", r.status);
                     expect(guest.call(&fixture.request).map(answered), "first call")?;
                     if rule.poisons_instance() {
                         expect(guest.call(&fixture.request).map(answered), "call on the replacement instance")?;

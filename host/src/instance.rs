@@ -7,7 +7,7 @@
 //! it broke; what the host cannot do (a request too large for any guest) is a [`HostError`].
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -55,8 +55,8 @@ pub(crate) enum Mode {
 /// The output of a future that is ready on its first poll, which every future of a
 /// [`Mode::Sync`] instance is: its calls into wasm return before the future does, and it never
 /// awaits anything else.
-pub(crate) fn now<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+pub(crate) fn now<F: Future>(future: Pin<&mut F>) -> F::Output {
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
         Poll::Pending => unreachable!("a synchronous instance waited, which it never does"),
     }
@@ -233,7 +233,7 @@ impl Live {
         self.memory.data_size(&self.store)
     }
 
-    fn error(&mut self, violation: Violation) -> GuestError {
+    fn error(&self, violation: Violation) -> GuestError {
         let mut error = GuestError::new(&self.name, violation);
         error.stdout = self.store.data().stdout.take();
         error.stderr = self.store.data().stderr.take();
@@ -284,7 +284,7 @@ impl Live {
 
     /// Writes `request` into the scratch (under `abi`, growing it first when it is too small),
     /// calls `handle_zerobuf` and reads the response, as the profile says.
-    pub(crate) async fn serve(&mut self, request: &Request) -> Result<Response, Error> {
+    pub(crate) async fn serve(&mut self, request: &Request) -> Result<Response<'_>, Error> {
         self.store.data().stdout.take();
         self.store.data().stderr.take();
         let layout = request.layout(self.profile)?;
@@ -317,7 +317,7 @@ impl Live {
         let mut fetches = 0;
         // After a fetch: the record's address and the call index, for slots 4 and 5 of the replay.
         let mut replay: Option<(u32, i32)> = None;
-        loop {
+        let response_ptr = loop {
             self.write_request(request, &layout, replay)?;
             self.arm();
             let response_ptr = match invoke(&mut self.store, self.mode, &self.handle, self.scratch as i32).await {
@@ -360,22 +360,24 @@ impl Live {
                 replay = Some((record, call_index));
                 continue;
             }
-            let read = match self.profile {
-                Profile::Abi => {
-                    response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some)
-                }
-                Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
-            };
-            return match read {
-                Ok(Some(mut response)) => {
-                    response.stdout = self.store.data().stdout.take();
-                    response.stderr = self.store.data().stderr.take();
-                    response.fetches = fetches;
-                    Ok(response)
-                }
-                Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
-                Err(violation) => Err(self.error(violation).into()),
-            };
+            break response_ptr;
+        };
+        // Read in place: the response borrows guest memory until the caller's next call. From here
+        // on `self` is only read, which the borrow allows.
+        let memory = self.memory.data(&self.store);
+        let read = match self.profile {
+            Profile::Abi => response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some),
+            Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
+        };
+        match read {
+            Ok(Some(mut response)) => {
+                response.stdout = self.store.data().stdout.take();
+                response.stderr = self.store.data().stderr.take();
+                response.fetches = fetches;
+                Ok(response)
+            }
+            Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
+            Err(violation) => Err(self.error(violation).into()),
         }
     }
 
@@ -439,13 +441,13 @@ impl Live {
 
 /// GoMode's answer to a trap or an exit while serving: 500 `panic: <V8's message>`, with the
 /// host's own detail kept in [`Response::panic`]. The instance is kept, as GoMode keeps it.
-fn panic_response(error: GuestError) -> Response {
+fn panic_response(error: GuestError) -> Response<'static> {
     let message = v8_message(&error.violation);
     Response {
         status: 500,
         content_type: "text/plain; charset=utf-8".into(),
         headers: Vec::new(),
-        body: Body::Text(format!("panic: {message}")),
+        body: Body::Text(format!("panic: {message}").into()),
         stdout: error.stdout,
         stderr: error.stderr,
         panic: Some(error.violation),

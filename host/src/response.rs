@@ -6,22 +6,25 @@
 //! property-tested over arbitrary memory images. Every read is bounds-checked; no input makes it
 //! panic or read outside the slice, and every failure is a [`Violation`] of a `response.*` rule.
 
+use std::borrow::Cow;
+
 use crate::error::{Rule, Violation};
 use crate::profile;
 use crate::request::is_token_byte;
 use crate::runtime::FEATURE_RESPONSE_HEADERS;
 use crate::zerobuf::{self, Tag, ZbError};
 
-/// A response body, keeping the tag the guest chose.
+/// A response body, keeping the tag the guest chose. It borrows guest memory in a
+/// [`Response`] read in place, and owns its bytes after [`Response::into_owned`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Body {
+pub enum Body<'a> {
     /// Tag 4: UTF-8 text.
-    Text(String),
+    Text(Cow<'a, str>),
     /// Tag 8: raw bytes.
-    Bytes(Vec<u8>),
+    Bytes(Cow<'a, [u8]>),
 }
 
-impl Body {
+impl Body<'_> {
     /// The body's bytes, whatever the tag.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
@@ -29,19 +32,29 @@ impl Body {
             Body::Bytes(bytes) => bytes,
         }
     }
+
+    /// The body with its own copy of the bytes.
+    pub fn into_owned(self) -> Body<'static> {
+        match self {
+            Body::Text(text) => Body::Text(Cow::Owned(text.into_owned())),
+            Body::Bytes(bytes) => Body::Bytes(Cow::Owned(bytes.into_owned())),
+        }
+    }
 }
 
-/// A validated response.
+/// A validated response. Read in place, as [`crate::Guest::answer`] gives it, its content type
+/// and body borrow the guest's memory, which no copy is made of until the caller wants one
+/// ([`Response::into_owned`]); [`crate::Guest::call`] gives an owned `Response<'static>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
+pub struct Response<'a> {
     /// The HTTP status, 100..=599.
     pub status: u16,
     /// The content type from slot 1.
-    pub content_type: String,
+    pub content_type: Cow<'a, str>,
     /// Headers from slot 3, empty when the guest does not declare them.
     pub headers: Vec<(String, String)>,
     /// The body from slot 2.
-    pub body: Body,
+    pub body: Body<'a>,
     /// What the guest printed to stdout during this call (empty from [`read_response`]).
     pub stdout: String,
     /// What the guest printed to stderr during this call (empty from [`read_response`]).
@@ -54,9 +67,26 @@ pub struct Response {
     pub fetches: u32,
 }
 
+impl Response<'_> {
+    /// The response with its own copy of the content type and the body, which outlives the
+    /// guest's next call.
+    pub fn into_owned(self) -> Response<'static> {
+        Response {
+            content_type: Cow::Owned(self.content_type.into_owned()),
+            body: self.body.into_owned(),
+            status: self.status,
+            headers: self.headers,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            panic: self.panic,
+            fetches: self.fetches,
+        }
+    }
+}
+
 /// Reads and validates the response slots at `base` of `memory`. `headers` says whether the
 /// guest declared the response-headers feature, which makes the host read a fourth slot.
-pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response, Violation> {
+pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response<'_>, Violation> {
     let slots: u32 = if headers { 4 } else { 3 };
     let end = u64::from(base) + u64::from(slots * zerobuf::SLOT_SIZE);
     if end > memory.len() as u64 {
@@ -95,11 +125,11 @@ pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response
     if tag(1) != Tag::String as u8 {
         return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
     }
-    let content_type = zerobuf::read_string(memory, slot(1)).map_err(payload)?.to_owned();
+    let content_type = Cow::Borrowed(zerobuf::read_string(memory, slot(1)).map_err(payload)?);
 
     let body = match Tag::from_u8(tag(2)) {
-        Some(Tag::String) => Body::Text(zerobuf::read_string(memory, slot(2)).map_err(payload)?.to_owned()),
-        Some(Tag::Bytes) => Body::Bytes(zerobuf::read_bytes(memory, slot(2)).map_err(payload)?.to_vec()),
+        Some(Tag::String) => Body::Text(Cow::Borrowed(zerobuf::read_string(memory, slot(2)).map_err(payload)?)),
+        Some(Tag::Bytes) => Body::Bytes(Cow::Borrowed(zerobuf::read_bytes(memory, slot(2)).map_err(payload)?)),
         _ => return Err(wrong(Rule::ResponseBody, "body", 2, "tag 4 (string) or 8 (bytes)")),
     };
 
@@ -154,7 +184,11 @@ pub fn parse_header_lines(text: &str) -> Result<Vec<(String, String)>, String> {
 /// header lines whenever its tag byte is 4. `features` is what the guest's
 /// `gomode_abi_features` returned, when it exports one. `Ok(None)` is status -1, the guest's
 /// request for an outbound fetch.
-pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> Result<Option<Response>, Violation> {
+pub fn read_gomode_response(
+    memory: &[u8],
+    base: u32,
+    features: Option<i32>,
+) -> Result<Option<Response<'_>>, Violation> {
     let end = u64::from(base) + 3 * u64::from(zerobuf::SLOT_SIZE);
     if end > memory.len() as u64 {
         return Err(Violation::new(
@@ -196,10 +230,10 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
         return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
     }
     // GoMode decodes with a default `TextDecoder`: lossily, and without a leading byte order mark.
-    let content_type = zerobuf::read_payload(memory, slot(1)).map_err(bounds)?;
-    let content_type = zerobuf::utf8_lossy(content_type);
-    let content_type = content_type.strip_prefix('\u{feff}').unwrap_or(&content_type);
-    let content_type = content_type.trim_matches(is_http_whitespace).to_owned();
+    let content_type = match zerobuf::utf8_lossy(zerobuf::read_payload(memory, slot(1)).map_err(bounds)?) {
+        Cow::Borrowed(text) => Cow::Borrowed(trim_content_type(text)),
+        Cow::Owned(text) => Cow::Owned(trim_content_type(&text).to_owned()),
+    };
     if let Some(problem) = header_value_problem(&content_type) {
         return Err(Violation::new(
             Rule::ResponseContentType,
@@ -212,10 +246,10 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
     }
     let bytes = zerobuf::read_payload(memory, slot(2)).map_err(bounds)?;
     let bytes = if profile::drops_body(status) { &[][..] } else { bytes };
-    let text = if body_tag == Tag::String as u8 { std::str::from_utf8(bytes).ok() } else { None };
+    let text = if body_tag == Tag::String as u8 { zerobuf::utf8(bytes).ok() } else { None };
     let body = match text {
-        Some(text) => Body::Text(text.to_owned()),
-        None => Body::Bytes(bytes.to_vec()),
+        Some(text) => Body::Text(Cow::Borrowed(text)),
+        None => Body::Bytes(Cow::Borrowed(bytes)),
     };
 
     let mut headers = Vec::new();
@@ -244,6 +278,12 @@ pub fn read_gomode_response(memory: &[u8], base: u32, features: Option<i32>) -> 
         panic: None,
         fetches: 0,
     }))
+}
+
+/// A content type as GoMode's Worker sets it: without a leading byte order mark, which its
+/// `TextDecoder` drops, and trimmed as the Fetch `Headers` object trims values.
+fn trim_content_type(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text).trim_matches(is_http_whitespace)
 }
 
 /// Whether the Fetch standard trims `c` from header values.
@@ -322,7 +362,7 @@ mod tests {
     fn reads_a_text_response_with_headers() {
         let mem = memory(201, 4, b"hi", Some("x-a: 1\n"));
         let response = read_response(&mem, 0x40, true).unwrap();
-        assert_eq!((response.status, response.content_type.as_str()), (201, "text/plain"));
+        assert_eq!((response.status, &*response.content_type), (201, "text/plain"));
         assert_eq!(response.body, Body::Text("hi".into()));
         assert_eq!(response.headers, vec![("x-a".into(), "1".into())]);
         // Without the feature, slot 3 is never read.
@@ -336,7 +376,10 @@ mod tests {
         assert_eq!(rule(&memory(-1, 4, b"", None), 0x40, false), Rule::ResponseStatus);
         assert_eq!(rule(&memory(200, 3, b"", None), 0x40, false), Rule::ResponseBody);
         assert_eq!(rule(&memory(200, 4, b"\xff", None), 0x40, false), Rule::ResponseUtf8);
-        assert_eq!(read_response(&memory(200, 8, b"\xff", None), 0x40, false).unwrap().body, Body::Bytes(vec![0xff]));
+        assert_eq!(
+            read_response(&memory(200, 8, b"\xff", None), 0x40, false).unwrap().body,
+            Body::Bytes(vec![0xff].into())
+        );
         assert_eq!(rule(&memory(200, 4, b"", Some("bad line\n")), 0x40, true), Rule::ResponseHeaders);
         assert_eq!(rule(&memory(200, 4, b"", None), 0x1f0, false), Rule::ResponsePointer);
         let mut past = memory(200, 4, b"", None);
@@ -363,9 +406,11 @@ mod tests {
     #[test]
     fn gomode_reads_as_the_worker_reads() {
         // A tag-4 body that is not UTF-8 is served raw, and 204 drops the body.
-        let read = |mem: &[u8], features| read_gomode_response(mem, 0x40, features);
-        assert_eq!(read(&memory(200, 4, b"\xff", None), None).unwrap().unwrap().body, Body::Bytes(vec![0xff]));
-        assert_eq!(read(&memory(204, 4, b"gone", None), None).unwrap().unwrap().body, Body::Text(String::new()));
+        fn read(mem: &[u8], features: Option<i32>) -> Result<Option<Response<'_>>, Violation> {
+            read_gomode_response(mem, 0x40, features)
+        }
+        assert_eq!(read(&memory(200, 4, b"\xff", None), None).unwrap().unwrap().body, Body::Bytes(vec![0xff].into()));
+        assert_eq!(read(&memory(204, 4, b"gone", None), None).unwrap().unwrap().body, Body::Text("".into()));
         assert_eq!(read(&memory(-1, 4, b"", None), None).unwrap(), None);
         for status in [100, 101, 199, 600] {
             assert_eq!(read(&memory(status, 4, b"", None), None).unwrap_err().rule, Rule::ResponseStatus);

@@ -184,7 +184,7 @@ impl GuestModule {
 
     fn guest_in(&self, mode: Mode) -> Guest {
         let upstream = self.shared.config.upstream.clone();
-        Guest { module: self.clone(), mode, live: None, busy: false, instances: 0, upstream }
+        Guest { module: self.clone(), mode, live: None, stale: false, instances: 0, upstream }
     }
 }
 
@@ -215,9 +215,10 @@ pub struct Guest {
     module: GuestModule,
     mode: Mode,
     live: Option<Live>,
-    /// Set while a call is in progress; still set at the next call when the caller dropped an
-    /// async call before it finished, which leaves the instance stopped midway.
-    busy: bool,
+    /// Set while a call is in progress, and after a call that broke the instance; still set at
+    /// the next call when the caller dropped an async call before it finished, which leaves the
+    /// instance stopped midway. The next call replaces a stale instance.
+    stale: bool,
     instances: u32,
     upstream: Arc<dyn Upstream>,
 }
@@ -248,35 +249,58 @@ impl Guest {
 
     /// [`Guest::start`] for an async runtime.
     pub async fn start_async(&mut self) -> Result<Declared, GuestError> {
-        let declared = self.live().await.map(|live| live.declared);
-        self.busy = false;
-        declared
+        let made = self.make_live().await;
+        self.stale = false;
+        made.map(|()| self.live.as_ref().expect("the instance was just made").declared)
     }
 
     /// The current size of the live instance's linear memory in bytes.
     pub fn memory_size(&mut self) -> Option<usize> {
-        self.live.as_mut().map(Live::memory_size)
+        // A stale instance is as good as gone: the next call replaces it.
+        self.live.as_mut().filter(|_| !self.stale).map(Live::memory_size)
     }
 
-    /// Serves one request on the live instance, creating one first when there is none. On an
+    /// Serves one request on the live instance, creating one first when there is none, and
+    /// returns the response with its own copy of the body. On an
     /// [`GuestModule::async_guest`], this must not be called on an async runtime's thread.
-    pub fn call(&mut self, request: &Request) -> Result<Response, Error> {
+    pub fn call(&mut self, request: &Request) -> Result<Response<'static>, Error> {
         self.block_on(|guest| guest.call_async(request))
     }
 
     /// [`Guest::call`] for an async runtime. If the future is dropped before it finishes, the
     /// instance it stopped in is dropped too, at the next call.
-    pub async fn call_async(&mut self, request: &Request) -> Result<Response, Error> {
-        let result = match self.live().await {
-            Ok(live) => live.serve(request).await,
-            Err(error) => Err(error.into()),
-        };
-        self.busy = false;
+    pub async fn call_async(&mut self, request: &Request) -> Result<Response<'static>, Error> {
+        let response = self.answer_async(request).await.map(Response::into_owned);
+        if self.stale {
+            // The call broke the instance: nothing borrows it any more, so it goes now.
+            self.live = None;
+        }
+        response
+    }
+
+    /// Serves one request like [`Guest::call`], but reads the response in place: its content
+    /// type and body borrow the guest's memory until the next call, which saves copying them
+    /// when the caller copies them anyway, as a server does into its HTTP response. An instance
+    /// that the call broke is dropped at the next call.
+    pub fn answer(&mut self, request: &Request) -> Result<Response<'_>, Error> {
+        self.block_on(|guest| guest.answer_async(request))
+    }
+
+    /// [`Guest::answer`] for an async runtime. If the future is dropped before it finishes, the
+    /// instance it stopped in is dropped too, at the next call.
+    pub async fn answer_async(&mut self, request: &Request) -> Result<Response<'_>, Error> {
+        if let Err(mut error) = self.make_live().await {
+            self.stale = false;
+            error.request = Some(request.summary());
+            return Err(Error::Guest(error));
+        }
+        // The field itself, not a method's borrow of all of `self`, so that the flag can be set
+        // while the response borrows the instance.
+        let live = self.live.as_mut().expect("the instance was just made");
+        let result = live.serve(request).await;
+        self.stale = matches!(&result, Err(Error::Guest(error)) if error.rule().poisons_instance());
         result.map_err(|error| match error {
             Error::Guest(mut error) => {
-                if error.rule().poisons_instance() {
-                    self.live = None;
-                }
                 error.request = Some(request.summary());
                 Error::Guest(error)
             }
@@ -288,15 +312,17 @@ impl Guest {
     /// and an async guest's run on wasmtime-wasi's own runtime.
     fn block_on<'g, F: Future>(&'g mut self, call: impl FnOnce(&'g mut Guest) -> F) -> F::Output {
         match self.mode {
-            Mode::Sync => instance::now(call(self)),
+            // Pinned where it is made: a call's future is large, and moving it costs a copy.
+            Mode::Sync => instance::now(std::pin::pin!(call(self))),
             Mode::Async => wasmtime_wasi::runtime::in_tokio(call(self)),
         }
     }
 
-    async fn live(&mut self) -> Result<&mut Live, GuestError> {
-        // Still busy: the last call was dropped midway, and its instance stopped wherever it was.
-        // The caller clears the flag once its call has finished.
-        if std::mem::replace(&mut self.busy, true) {
+    /// Makes an instance when there is none, or when the last one is stale.
+    async fn make_live(&mut self) -> Result<(), GuestError> {
+        // Stale: the last call broke the instance, or was dropped midway and left it stopped
+        // wherever it was. The caller clears the flag once its call has finished.
+        if std::mem::replace(&mut self.stale, true) {
             self.live = None;
         }
         if self.live.is_none() {
@@ -305,6 +331,6 @@ impl Guest {
             // carry, and copy on each move, on every request.
             self.live = Some(Box::pin(Live::start(&self.module, self.upstream.clone(), self.mode)).await?);
         }
-        Ok(self.live.as_mut().expect("the instance was just created"))
+        Ok(())
     }
 }

@@ -214,7 +214,7 @@ fn payload(mem: &[u8], slot_addr: u32, tag: Tag) -> Result<(u64, &[u8]), ZbError
 /// the data must be UTF-8.
 pub fn read_string(mem: &[u8], slot_addr: u32) -> Result<&str, ZbError> {
     let (addr, bytes) = payload(mem, slot_addr, Tag::String)?;
-    std::str::from_utf8(bytes).map_err(|error| ZbError::InvalidUtf8 {
+    utf8(bytes).map_err(|error| ZbError::InvalidUtf8 {
         // Invalid data is not empty and passed a bounds check, so its address fits in u32.
         addr: u32::try_from(addr).unwrap_or(u32::MAX),
         valid_up_to: error.valid_up_to(),
@@ -235,11 +235,23 @@ pub fn read_payload(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
     bytes_at(mem, "string data", u64::from(slot.a) + 4, u64::from(len))
 }
 
+/// `bytes` as UTF-8 text, as [`std::str::from_utf8`] reads it, with a fast path for ASCII: the
+/// standard validator walks a short text byte by byte, and a content type or a small body, read
+/// on every call, is short and most often ASCII, which is checked a word at a time.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes)
+    }
+}
+
 /// `bytes` as UTF-8, with invalid sequences replaced by U+FFFD, exactly as
 /// [`String::from_utf8_lossy`], but through the fast validator first: lossy decoding walks the
 /// bytes one by one even when they are all valid, which is the common case.
 pub(crate) fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
+    match utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     }

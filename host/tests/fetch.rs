@@ -82,7 +82,7 @@ fn a_fetch_is_made_and_the_handler_replayed_with_the_record() {
         .unwrap();
     let mut guest = module.guest();
     let response = guest.call(&Request::new("GET", "/")).unwrap();
-    assert_eq!((response.status, response.content_type.as_str()), (201, "text/x-test"));
+    assert_eq!((response.status, &*response.content_type), (201, "text/x-test"));
     assert_eq!(response.body.as_bytes(), b"hello-fetch");
     assert_eq!(response.fetches, 1);
     let made = recorder.0.lock().unwrap().clone();

@@ -36,13 +36,13 @@ fn check(ResponseInput { base, headers, memory }: ResponseInput<'_>) {
     assert!((100..=599).contains(&response.status), "status {} was accepted", response.status);
     let slot = |index| slot_addr(base, index);
     assert_eq!(zerobuf::read_slot(memory, slot(0)).map(|s| s.a as i32), Ok(i32::from(response.status)));
-    assert_eq!(zerobuf::read_string(memory, slot(1)), Ok(response.content_type.as_str()));
+    assert_eq!(zerobuf::read_string(memory, slot(1)), Ok(&*response.content_type));
     match &response.body {
         Body::Text(text) => {
             assert!(std::str::from_utf8(text.as_bytes()).is_ok());
-            assert_eq!(zerobuf::read_string(memory, slot(2)), Ok(text.as_str()));
+            assert_eq!(zerobuf::read_string(memory, slot(2)), Ok(&**text));
         }
-        Body::Bytes(bytes) => assert_eq!(zerobuf::read_bytes(memory, slot(2)), Ok(bytes.as_slice())),
+        Body::Bytes(bytes) => assert_eq!(zerobuf::read_bytes(memory, slot(2)), Ok(&**bytes)),
     }
     if !headers {
         // Slot 3 is never read from a guest that does not declare the feature.

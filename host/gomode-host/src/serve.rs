@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use host::{Error, Guest, GuestModule, Host, HostError, Profile, Request, Response};
+use host::{Error, Guest, GuestModule, Host, HostError, Profile, Request, Response, Violation};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
@@ -231,10 +231,12 @@ async fn answer(
         _ => target.clone(),
     };
     let request = Request { method: parts.method.as_str().to_owned(), path, headers, body };
-    let (instance, outcome) = if durable {
+    // The guest's response borrows its instance, so it becomes HTTP while the instance is held;
+    // what the log says of it comes after, once the instance's label is known.
+    let ((response, trouble), instance) = if durable {
         let mut slot = served.singleton.lock().await;
-        let outcome = slot.guest.call_async(&request).await;
-        (format!("do#{}", slot.guest.instances()), outcome)
+        let answered = reply(slot.guest.answer_async(&request).await);
+        (answered, format!("do#{}", slot.guest.instances()))
     } else {
         let Ok(_permit) = served.pool.available.acquire().await else {
             return Ok(plain(503, "gomode-host: the instance pool is closed".into()));
@@ -245,37 +247,22 @@ async fn answer(
         let Some(slot) = lease.slot.as_mut() else {
             return Ok(plain(500, "gomode-host: no idle instance under a free permit".into()));
         };
-        let outcome = slot.guest.call_async(&request).await;
-        (format!("#{}.{}", slot.id, slot.guest.instances()), outcome)
+        let answered = reply(slot.guest.answer_async(&request).await);
+        (answered, format!("#{}.{}", slot.id, slot.guest.instances()))
     };
-    let response = match outcome {
-        Ok(response) => {
-            if let Some(panic) = &response.panic {
-                let first_line = panic.to_string();
-                let first_line = first_line.lines().next().unwrap_or_default();
-                eprintln!("gomode-host: {} {target} on {instance}: the guest broke {first_line}", parts.method);
-            }
-            http_response(response)
+    match trouble {
+        None => {}
+        Some(Trouble::Panic(panic)) => {
+            let first_line = panic.to_string();
+            let first_line = first_line.lines().next().unwrap_or_default();
+            eprintln!("gomode-host: {} {target} on {instance}: the guest broke {first_line}", parts.method);
         }
-        Err(Error::Guest(error)) => {
-            if error.rule().poisons_instance() {
-                let replaced = state.replaced.fetch_add(1, Ordering::Relaxed) + 1;
-                eprintln!("gomode-host: {error}; instance {instance} is replaced ({replaced} replacements so far)");
-            } else {
-                eprintln!("gomode-host: {error}");
-            }
-            plain(500, format!("error: {error}"))
+        Some(Trouble::Failed(Error::Guest(error))) if error.rule().poisons_instance() => {
+            let replaced = state.replaced.fetch_add(1, Ordering::Relaxed) + 1;
+            eprintln!("gomode-host: {error}; instance {instance} is replaced ({replaced} replacements so far)");
         }
-        Err(Error::Host(error)) => {
-            let status = match &error {
-                HostError::RequestTooLarge { .. } => 413,
-                HostError::BadRequest { .. } => 400,
-                _ => 500,
-            };
-            eprintln!("gomode-host: {error}");
-            plain(status, format!("error: {error}"))
-        }
-    };
+        Some(Trouble::Failed(error)) => eprintln!("gomode-host: {error}"),
+    }
     if !state.options.quiet {
         eprintln!(
             "{} {target} {} {}µs {instance}",
@@ -295,14 +282,39 @@ fn plain(status: u16, text: String) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-/// The guest's response as HTTP. The host's readers have already checked the status range and
-/// the header lines; anything hyper still refuses is left out rather than failing the answer.
-fn http_response(guest: Response) -> hyper::Response<Full<Bytes>> {
-    let body = match guest.body {
-        host::Body::Text(text) => Bytes::from(text),
-        host::Body::Bytes(bytes) => Bytes::from(bytes),
-    };
-    let mut response = hyper::Response::new(Full::new(body));
+/// What the log says of an answer besides its access line.
+enum Trouble {
+    /// Under `gomode`, the trap or exit that a 500 `panic: …` answer stands for.
+    Panic(Violation),
+    /// The call failed, and the client was told so.
+    Failed(Error),
+}
+
+/// A call's outcome as HTTP, with what the log should say of it. A guest error answers 500, and
+/// a host error 413, 400 or 500, as it is.
+fn reply(outcome: Result<Response<'_>, Error>) -> (hyper::Response<Full<Bytes>>, Option<Trouble>) {
+    match outcome {
+        Ok(mut response) => {
+            let trouble = response.panic.take().map(Trouble::Panic);
+            (http_response(response), trouble)
+        }
+        Err(Error::Guest(error)) => (plain(500, format!("error: {error}")), Some(Trouble::Failed(error.into()))),
+        Err(Error::Host(error)) => {
+            let status = match &error {
+                HostError::RequestTooLarge { .. } => 413,
+                HostError::BadRequest { .. } => 400,
+                _ => 500,
+            };
+            (plain(status, format!("error: {error}")), Some(Trouble::Failed(error.into())))
+        }
+    }
+}
+
+/// The guest's response as HTTP, with its body copied once out of guest memory. The host's
+/// readers have already checked the status range and the header lines; anything hyper still
+/// refuses is left out rather than failing the answer.
+fn http_response(guest: Response<'_>) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::copy_from_slice(guest.body.as_bytes())));
     *response.status_mut() =
         hyper::StatusCode::from_u16(guest.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
