@@ -198,24 +198,26 @@ impl Layout<'_> {
             return Err(EncodeError::AddressSpace { end });
         }
         assert_eq!(out.len() as u64, self.len(), "the request block is written to exactly its length");
-        let mut at = (REQUEST_SLOTS * SLOT_SIZE) as usize;
-        for (i, text) in self.texts().into_iter().enumerate() {
+        const SLOTS: usize = (REQUEST_SLOTS * SLOT_SIZE) as usize;
+        let (slots, mut rest) = out.split_at_mut(SLOTS);
+        // The slots are made on the stack and copied in at once; slots 4 and 5 stay null.
+        let mut made = [0u8; SLOTS];
+        let mut at = SLOTS as u32;
+        for (slot, text) in made.chunks_exact_mut(SLOT_SIZE as usize).zip(self.texts()) {
             // `base + at` lies inside the block, which ends within the address space (checked above).
-            let mut slot = [0u8; SLOT_SIZE as usize];
             slot[0] = Tag::String as u8;
-            slot[4..8].copy_from_slice(&(base + at as u32).to_le_bytes());
-            out[i * SLOT_SIZE as usize..][..SLOT_SIZE as usize].copy_from_slice(&slot);
+            slot[4..8].copy_from_slice(&(base + at).to_le_bytes());
             let bytes = text.as_bytes();
-            let data = at + 4;
-            let padded = (data + bytes.len()).next_multiple_of(4);
-            // The last word first, so that the padding is zero once the data is in.
-            out[padded - 4..padded].copy_from_slice(&[0; 4]);
-            out[at..data].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-            out[data..data + bytes.len()].copy_from_slice(bytes);
-            at = padded;
+            let padded = (4 + bytes.len()).next_multiple_of(4);
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(padded);
+            // The last word first, so that the padding is zero once the length and data are in.
+            block[padded - 4..].copy_from_slice(&[0; 4]);
+            block[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            block[4..4 + bytes.len()].copy_from_slice(bytes);
+            at += padded as u32;
+            rest = tail;
         }
-        // Slots 4 and 5 are null.
-        out[4 * SLOT_SIZE as usize..6 * SLOT_SIZE as usize].copy_from_slice(&[0; 2 * SLOT_SIZE as usize]);
+        slots.copy_from_slice(&made);
         Ok(())
     }
 }

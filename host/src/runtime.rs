@@ -289,7 +289,14 @@ impl Guest {
     /// [`Guest::answer`] for an async runtime. If the future is dropped before it finishes, the
     /// instance it stopped in is dropped too, at the next call.
     pub async fn answer_async(&mut self, request: &Request) -> Result<Response<'_>, Error> {
-        if let Err(mut error) = self.make_live().await {
+        // Awaited only when there is an instance to make, so that a call's future is small.
+        let made = if self.stale || self.live.is_none() {
+            self.make_live().await
+        } else {
+            self.stale = true;
+            Ok(())
+        };
+        if let Err(mut error) = made {
             self.stale = false;
             error.request = Some(request.summary());
             return Err(Error::Guest(error));
