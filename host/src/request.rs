@@ -50,12 +50,12 @@ impl Request {
             return Err(bad(format!("the method {:?} is not an HTTP token", self.method)));
         }
         Ok(match profile {
-            Profile::Abi => Layout {
-                method: Cow::Borrowed(&self.method),
-                path: Cow::Borrowed(&self.path),
-                body: zerobuf::utf8_lossy(&self.body),
-                headers: header_text(&self.headers, profile),
-            },
+            Profile::Abi => Layout::new(
+                Cow::Borrowed(&self.method),
+                Cow::Borrowed(&self.path),
+                zerobuf::utf8_lossy(&self.body),
+                header_text(&self.headers, profile),
+            ),
             Profile::Gomode => {
                 let method = profile::fetch_method(&self.method);
                 if ["CONNECT", "TRACE", "TRACK"].iter().any(|m| m.eq_ignore_ascii_case(&method)) {
@@ -75,12 +75,8 @@ impl Request {
                 } else {
                     Cow::Borrowed("")
                 };
-                Layout {
-                    path: profile::normalize_target(&self.path).map_err(bad)?,
-                    method,
-                    body,
-                    headers: header_text(&self.headers, profile),
-                }
+                let path = profile::normalize_target(&self.path).map_err(bad)?;
+                Layout::new(method, path, body, header_text(&self.headers, profile))
             }
         })
     }
@@ -167,9 +163,18 @@ pub(crate) struct Layout<'r> {
     path: Cow<'r, str>,
     body: Cow<'r, str>,
     headers: String,
+    /// What [`Layout::len`] returns, computed once.
+    len: u64,
 }
 
-impl Layout<'_> {
+impl<'r> Layout<'r> {
+    fn new(method: Cow<'r, str>, path: Cow<'r, str>, body: Cow<'r, str>, headers: String) -> Layout<'r> {
+        let mut layout = Layout { method, path, body, headers, len: 0 };
+        let padded = |text: &str| (4 + text.len() as u64).next_multiple_of(4);
+        layout.len = u64::from(REQUEST_SLOTS * SLOT_SIZE) + layout.texts().into_iter().map(padded).sum::<u64>();
+        layout
+    }
+
     fn texts(&self) -> [&str; 4] {
         [&self.method, &self.path, &self.body, &self.headers]
     }
@@ -177,8 +182,7 @@ impl Layout<'_> {
     /// How many bytes [`Layout::write`] lays out: the slots, then each string's 4-byte length
     /// and data, padded to a multiple of 4.
     pub(crate) fn len(&self) -> u64 {
-        let padded = |text: &str| (4 + text.len() as u64).next_multiple_of(4);
-        u64::from(REQUEST_SLOTS * SLOT_SIZE) + self.texts().into_iter().map(padded).sum::<u64>()
+        self.len
     }
 
     /// How far GoMode's Worker writes for this request: like [`Layout::len`], but without the
