@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use host::{Error, FetchRequest, FetchResult, Host, HostConfig, Profile, Request, Rule, Upstream};
+use tokio::task::JoinHandle;
 
 /// A guest under `gomode` whose handler first runs `body`, then answers 200 `text/plain` `ok`.
 fn guest_source(body: &str) -> String {
@@ -46,6 +47,22 @@ fn host(deadline: Duration) -> Host {
     Host::new(HostConfig { deadline, ..HostConfig::new(Profile::Gomode) }).expect("wasmtime starts")
 }
 
+/// A task that counts a tick every 5 ms until it is aborted; on a one-thread runtime it only
+/// ticks while the guest gives the thread back.
+fn ticker() -> (Arc<AtomicU32>, JoinHandle<()>) {
+    let ticks = Arc::new(AtomicU32::new(0));
+    let task = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (ticks, task)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn wasi_works_on_the_runtimes_own_thread() {
     let module = host(Duration::from_secs(5)).load_bytes("prints", guest_source(PRINTS).as_bytes()).unwrap();
@@ -59,16 +76,7 @@ async fn wasi_works_on_the_runtimes_own_thread() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_long_run_yields_to_the_runtime_and_still_meets_its_deadline() {
     let module = host(Duration::from_millis(300)).load_bytes("loops", guest_source(LOOPS).as_bytes()).unwrap();
-    let ticks = Arc::new(AtomicU32::new(0));
-    let ticker = tokio::spawn({
-        let ticks = ticks.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
+    let (ticks, ticker) = ticker();
     let started = std::time::Instant::now();
     let error = module.async_guest().call_async(&Request::new("GET", "/")).await.unwrap_err();
     ticker.abort();
@@ -127,16 +135,7 @@ async fn a_fetch_is_answered_while_the_thread_serves_others() {
     );
     let config = HostConfig { upstream: Arc::new(Slow), ..HostConfig::new(Profile::Gomode) };
     let module = Host::new(config).unwrap().load_bytes("fetcher", source.as_bytes()).unwrap();
-    let ticks = Arc::new(AtomicU32::new(0));
-    let ticker = tokio::spawn({
-        let ticks = ticks.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
+    let (ticks, ticker) = ticker();
     let response = module.async_guest().call_async(&Request::new("GET", "/")).await.unwrap();
     ticker.abort();
     assert_eq!((response.status, response.body.as_bytes(), response.fetches), (201, &b"http://example.test/x"[..], 1));
