@@ -8,32 +8,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use host::{Error, FetchRequest, FetchResult, Host, HostConfig, Profile, Request, Rule, Upstream};
+use tokio::task::JoinHandle;
 
-/// A guest under `gomode` whose handler first runs `body`, then answers 200 `text/plain` `ok`.
+mod common;
+
+/// A guest under `gomode` whose handler first runs `body`, then answers 200 `text/plain` `ok`; its
+/// iovec at 600 points at the `hello\n` at 640 that [`PRINTS`] writes.
 fn guest_source(body: &str) -> String {
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 3)
-  (global $next (mut i32) (i32.const 65536))
-  (func (export "_start"))
-  (func (export "malloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
-    (local.get $p))
-  (func (export "handle_zerobuf") (param $req i32) (result i32)
-    {body}
-    (i32.const 256))
-  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 512) "\0a\00\00\00text/plain")
-  (data (i32.const 528) "\02\00\00\00ok")
+    let items = r#"(func (export "_start"))
   (data (i32.const 600) "\80\02\00\00\06\00\00\00")
-  (data (i32.const 640) "hello\0a")
-)"#
-    )
+  (data (i32.const 640) "hello\0a")"#;
+    common::guest(200, &["text/plain", "ok"], body, items)
 }
 
 /// Writes `hello\n` to stdout through WASI.
@@ -44,6 +29,22 @@ const LOOPS: &str = "(loop $forever (br $forever))";
 
 fn host(deadline: Duration) -> Host {
     Host::new(HostConfig { deadline, ..HostConfig::new(Profile::Gomode) }).expect("wasmtime starts")
+}
+
+/// A task that counts a tick every 5 ms until it is aborted; on a one-thread runtime it only
+/// ticks while the guest gives the thread back.
+fn ticker() -> (Arc<AtomicU32>, JoinHandle<()>) {
+    let ticks = Arc::new(AtomicU32::new(0));
+    let task = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (ticks, task)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -59,16 +60,7 @@ async fn wasi_works_on_the_runtimes_own_thread() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_long_run_yields_to_the_runtime_and_still_meets_its_deadline() {
     let module = host(Duration::from_millis(300)).load_bytes("loops", guest_source(LOOPS).as_bytes()).unwrap();
-    let ticks = Arc::new(AtomicU32::new(0));
-    let ticker = tokio::spawn({
-        let ticks = ticks.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
+    let (ticks, ticker) = ticker();
     let started = std::time::Instant::now();
     let error = module.async_guest().call_async(&Request::new("GET", "/")).await.unwrap_err();
     ticker.abort();
@@ -109,34 +101,16 @@ impl Upstream for Slow {
 #[tokio::test(flavor = "current_thread")]
 async fn a_fetch_is_answered_while_the_thread_serves_others() {
     // Answers -1 asking for `GET http://example.test/x`, and a replay with the record itself.
-    let source = guest_source(
+    let source = common::guest(
+        -1,
+        &["GET\n", "http://example.test/x\n", "0"],
         r#"(if (i32.eq (i32.load8_u offset=64 (local.get $req)) (i32.const 4))
-             (then (return (i32.load offset=68 (local.get $req)))))
-           (return (i32.const 800))"#,
-    )
-    .replace(
-        "(data (i32.const 600)",
-        r#"(data (i32.const 800) "\02\00\00\00\ff\ff\ff\ff\00\00\00\00\00\00\00\00")
-  (data (i32.const 816) "\04\00\00\00\00\04\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 832) "\04\00\00\00\10\04\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 848) "\04\00\00\00\00\05\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 1024) "\04\00\00\00GET\0a")
-  (data (i32.const 1040) "\16\00\00\00http://example.test/x\0a")
-  (data (i32.const 1280) "\01\00\00\000")
-  (data (i32.const 600)"#,
+             (then (return (i32.load offset=68 (local.get $req)))))"#,
+        r#"(func (export "_start"))"#,
     );
     let config = HostConfig { upstream: Arc::new(Slow), ..HostConfig::new(Profile::Gomode) };
     let module = Host::new(config).unwrap().load_bytes("fetcher", source.as_bytes()).unwrap();
-    let ticks = Arc::new(AtomicU32::new(0));
-    let ticker = tokio::spawn({
-        let ticks = ticks.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                ticks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    });
+    let (ticks, ticker) = ticker();
     let response = module.async_guest().call_async(&Request::new("GET", "/")).await.unwrap();
     ticker.abort();
     assert_eq!((response.status, response.body.as_bytes(), response.fetches), (201, &b"http://example.test/x"[..], 1));

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use host::{Error, FetchRequest, FetchResult, GuestError, Host, HostConfig, Profile, Request, Rule, Upstream};
 
+mod common;
+
 /// A guest that answers its first call with status -1, asking for `GET http://example.test/x`,
 /// and a replay (slot 4 has tag 4) with the fetch record itself, which has the shape of a
 /// three-slot response. With `forever` it asks again on every call; with `url` it asks for that
@@ -18,32 +20,7 @@ fn source(forever: bool, url: &str, features: Option<i32>) -> String {
     };
     let features = features
         .map_or(String::new(), |f| format!(r#"(func (export "gomode_abi_features") (result i32) (i32.const {f}))"#));
-    let url_len = url.len();
-    format!(
-        r#"(module
-  (memory (export "memory") 3)
-  (global $next (mut i32) (i32.const 65536))
-  (global $calls (export "calls") (mut i32) (i32.const 0))
-  (func (export "_start"))
-  (func (export "malloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
-    (local.get $p))
-  (func (export "handle_zerobuf") (param $req i32) (result i32)
-    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
-    {replay}
-    (i32.const 256))
-  {features}
-  (data (i32.const 256) "\02\00\00\00\ff\ff\ff\ff\00\00\00\00\00\00\00\00")
-  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 304) "\04\00\00\00\00\03\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 512) "\04\00\00\00GET\0a")
-  (data (i32.const 528) "\{url_len:02x}\00\00\00{url}")
-  (data (i32.const 768) "\01\00\00\000")
-)"#
-    )
+    common::guest(-1, &["GET\n", url, "0"], replay, &format!(r#"(func (export "_start")) {features}"#))
 }
 
 /// An upstream that answers every fetch with GoMode's measured example and remembers the requests.
@@ -72,7 +49,7 @@ fn broke(error: Error) -> GuestError {
     }
 }
 
-const URL: &str = "http://example.test/x\\0a";
+const URL: &str = "http://example.test/x\n";
 
 #[test]
 fn a_fetch_is_made_and_the_handler_replayed_with_the_record() {

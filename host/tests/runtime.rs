@@ -1,43 +1,19 @@
 //! Integration tests of the runtime's life cycle: init, declarations, output capture, instance
 //! replacement and the configurable limits, on small hand-written guests.
 //!
-//! Each guest is the same WAT skeleton (a bump `malloc`, a static three-slot response at 256
-//! whose slot 3 holds a header line) with the functions a test needs added.
+//! Each guest is the shared minimal guest of `common`, answering a static response whose slot 3
+//! holds a header line, with the handler and the functions a test needs.
 
 use std::time::Duration;
 
 use host::{Error, GuestError, Host, HostConfig, HostError, Profile, Request, Rule};
 
-/// A guest with `malloc`, `memory`, a static 200 response at 256 and `funcs` added.
-fn guest(funcs: &str) -> String {
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
-  (memory (export "memory") 2)
-  (global $next (mut i32) (i32.const 65536))
-  (global $inits (mut i32) (i32.const 0))
-  (func (export "malloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
-    (local.get $p))
-  ;; Writes the `len` bytes at `ptr` to `fd` through an iovec at 128.
-  (func $print (param $fd i32) (param $ptr i32) (param $len i32)
-    (i32.store (i32.const 128) (local.get $ptr))
-    (i32.store (i32.const 132) (local.get $len))
-    (drop (call $fd_write (local.get $fd) (i32.const 128) (i32.const 1) (i32.const 136))))
-  {funcs}
-  (data (i32.const 256) "\02\00\00\00\c8\00\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 272) "\04\00\00\00\00\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 288) "\04\00\00\00\10\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 304) "\04\00\00\00\20\02\00\00\00\00\00\00\00\00\00\00")
-  (data (i32.const 512) "\0a\00\00\00text/plain")
-  (data (i32.const 528) "\02\00\00\00ok")
-  (data (i32.const 544) "\07\00\00\00x-a: 1\0a")
-  (data (i32.const 576) "hello boom")
-)"#
-    )
+mod common;
+
+/// A guest that runs `handler` and then answers 200 `text/plain` `ok` with the header line
+/// `x-a: 1`, with `items` added (see [`common::guest`]).
+fn guest(handler: &str, items: &str) -> String {
+    common::guest(200, &["text/plain", "ok", "x-a: 1\n"], handler, items)
 }
 
 fn host(config: HostConfig) -> Host {
@@ -59,11 +35,10 @@ fn get() -> Request {
 #[test]
 fn initialize_runs_once_and_wins_over_start() {
     let wat = guest(
-        r#"(func (export "_initialize") (global.set $inits (i32.add (global.get $inits) (i32.const 1))))
-           (func (export "_start") unreachable)
-           (func (export "handle_zerobuf") (param i32) (result i32)
-             (i32.store (i32.const 260) (i32.add (i32.const 200) (global.get $inits)))
-             (i32.const 256))"#,
+        "(i32.store (i32.const 260) (i32.add (i32.const 200) (global.get $inits)))",
+        r#"(global $inits (mut i32) (i32.const 0))
+           (func (export "_initialize") (global.set $inits (i32.add (global.get $inits) (i32.const 1))))
+           (func (export "_start") unreachable)"#,
     );
     let module = host(HostConfig::new(Profile::Abi)).load_bytes("init_once", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
@@ -75,10 +50,7 @@ fn initialize_runs_once_and_wins_over_start() {
 
 #[test]
 fn start_ending_in_proc_exit_zero_keeps_the_instance() {
-    let wat = guest(
-        r#"(func (export "_start") (call $proc_exit (i32.const 0)))
-           (func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#,
-    );
+    let wat = guest("", r#"(func (export "_start") (call $proc_exit (i32.const 0)))"#);
     let module = host(HostConfig::new(Profile::Abi)).load_bytes("tinygo_like", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
@@ -88,9 +60,7 @@ fn start_ending_in_proc_exit_zero_keeps_the_instance() {
 
 #[test]
 fn exit_while_serving_is_an_error_naming_the_rule() {
-    let wat = guest(
-        r#"(func (export "handle_zerobuf") (param i32) (result i32) (call $proc_exit (i32.const 0)) (i32.const 256))"#,
-    );
+    let wat = guest("(call $proc_exit (i32.const 0))", "");
     let module = host(HostConfig::new(Profile::Abi)).load_bytes("exits", wat.as_bytes()).unwrap();
     let error = broke(module.guest().call(&get()).unwrap_err());
     assert_eq!(error.rule(), Rule::CallExit);
@@ -100,12 +70,16 @@ fn exit_while_serving_is_an_error_naming_the_rule() {
 #[test]
 fn guest_output_is_captured_with_responses_and_errors() {
     let wat = guest(
-        r#"(func (export "handle_zerobuf") (param $req i32) (result i32)
-             (call $print (i32.const 1) (i32.const 576) (i32.const 5))
-             ;; A POST (method length 4) prints to stderr and traps.
-             (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4))
-               (then (call $print (i32.const 2) (i32.const 582) (i32.const 4)) unreachable))
-             (i32.const 256))"#,
+        r#"(call $print (i32.const 1) (i32.const 576) (i32.const 5))
+           ;; A POST (method length 4) prints to stderr and traps.
+           (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4))
+             (then (call $print (i32.const 2) (i32.const 582) (i32.const 4)) unreachable))"#,
+        r#";; Writes the `len` bytes at `ptr` to `fd` through an iovec at 128.
+           (func $print (param $fd i32) (param $ptr i32) (param $len i32)
+             (i32.store (i32.const 128) (local.get $ptr))
+             (i32.store (i32.const 132) (local.get $len))
+             (drop (call $fd_write (local.get $fd) (i32.const 128) (i32.const 1) (i32.const 136))))
+           (data (i32.const 576) "hello boom")"#,
     );
     let module = host(HostConfig::new(Profile::Abi)).load_bytes("prints", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
@@ -119,11 +93,8 @@ fn guest_output_is_captured_with_responses_and_errors() {
 
 #[test]
 fn a_trapped_instance_is_replaced_for_the_next_request() {
-    let wat = guest(
-        r#"(func (export "handle_zerobuf") (param $req i32) (result i32)
-             (if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4)) (then unreachable))
-             (i32.const 256))"#,
-    );
+    let wat =
+        guest("(if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4)) (then unreachable))", "");
     let module = host(HostConfig::new(Profile::Abi)).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
     let mut guest = module.guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
@@ -138,18 +109,17 @@ fn a_trapped_instance_is_replaced_for_the_next_request() {
 
 #[test]
 fn slot_3_is_read_only_from_a_guest_that_declares_headers() {
-    let handle = r#"(func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#;
     let host = host(HostConfig::new(Profile::Abi));
-    let undeclared = host.load_bytes("no_features", guest(handle).as_bytes()).unwrap();
+    let undeclared = host.load_bytes("no_features", guest("", "").as_bytes()).unwrap();
     assert_eq!(undeclared.guest().call(&get()).unwrap().headers, []);
-    let features = format!(r#"{handle} (func (export "gomode_abi_features") (result i32) (i32.const 1))"#);
-    let declared = host.load_bytes("headers", guest(&features).as_bytes()).unwrap();
+    let features = r#"(func (export "gomode_abi_features") (result i32) (i32.const 1))"#;
+    let declared = host.load_bytes("headers", guest("", features).as_bytes()).unwrap();
     assert_eq!(declared.guest().call(&get()).unwrap().headers, [("x-a".to_string(), "1".to_string())]);
 }
 
 #[test]
 fn the_deadline_is_configurable() {
-    let wat = guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (loop $l (br $l)) (i32.const 256))"#);
+    let wat = guest("(loop $l (br $l))", "");
     let config = HostConfig { deadline: Duration::from_millis(200), ..HostConfig::new(Profile::Abi) };
     let module = host(config).load_bytes("loops", wat.as_bytes()).unwrap();
     let error = broke(module.guest().call(&get()).unwrap_err());
@@ -160,11 +130,7 @@ fn the_deadline_is_configurable() {
 fn the_memory_limit_is_configurable() {
     // Grows by `pages` and traps when the growth is refused.
     let grow = |pages: u32| {
-        guest(&format!(
-            r#"(func (export "handle_zerobuf") (param i32) (result i32)
-                 (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
-                 (i32.const 256))"#
-        ))
+        guest(&format!("(if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))"), "")
     };
     let host = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::new(Profile::Abi) });
     let small = host.load_bytes("grows_a_little", grow(16).as_bytes()).unwrap();
@@ -178,13 +144,11 @@ fn a_refused_growth_is_blamed_only_on_the_call_it_happened_in() {
     // Request 1 asks for far more memory than the limit, sees the refusal (-1) and answers
     // normally; request 2 traps for an unrelated reason.
     let wat = guest(
-        r#"(global $calls (mut i32) (i32.const 0))
-           (func (export "handle_zerobuf") (param i32) (result i32)
-             (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
-             (if (i32.eq (global.get $calls) (i32.const 1))
-               (then (drop (memory.grow (i32.const 1000)))))
-             (if (i32.eq (global.get $calls) (i32.const 2)) (then unreachable))
-             (i32.const 256))"#,
+        r#"(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+           (if (i32.eq (global.get $calls) (i32.const 1))
+             (then (drop (memory.grow (i32.const 1000)))))
+           (if (i32.eq (global.get $calls) (i32.const 2)) (then unreachable))"#,
+        "(global $calls (mut i32) (i32.const 0))",
     );
     let module = host(HostConfig { memory_limit: 4 << 20, ..HostConfig::new(Profile::Abi) })
         .load_bytes("refused_then_traps", wat.as_bytes())
@@ -201,12 +165,7 @@ fn host_faults_name_no_guest_rule() {
     assert!(matches!(missing, Error::Host(HostError::Read { .. })), "{missing}");
     assert_eq!(missing.rule(), None);
 
-    let module = host
-        .load_bytes(
-            "ok",
-            guest(r#"(func (export "handle_zerobuf") (param i32) (result i32) (i32.const 256))"#).as_bytes(),
-        )
-        .unwrap();
+    let module = host.load_bytes("ok", guest("", "").as_bytes()).unwrap();
     let mut request = Request::new("POST", "/big");
     request.body = vec![b'x'; 2 << 20];
     let error = module.guest().call(&request).unwrap_err();
