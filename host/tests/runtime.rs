@@ -91,20 +91,38 @@ fn guest_output_is_captured_with_responses_and_errors() {
     assert!(error.to_string().contains("boom"), "the error shows the guest's stderr: {error}");
 }
 
-#[test]
-fn a_trapped_instance_is_replaced_for_the_next_request() {
+/// A guest that traps on `POST` and answers anything else.
+fn traps_on_post() -> host::GuestModule {
     let wat =
         guest("(if (i32.eq (i32.load (i32.load offset=4 (local.get $req))) (i32.const 4)) (then unreachable))", "");
-    let module = host(HostConfig::new(Profile::Abi)).load_bytes("traps_on_post", wat.as_bytes()).unwrap();
-    let mut guest = module.guest();
+    host(HostConfig::new(Profile::Abi)).load_bytes("traps_on_post", wat.as_bytes()).unwrap()
+}
+
+#[test]
+fn a_trapped_instance_is_replaced_for_the_next_request() {
+    let mut guest = traps_on_post().guest();
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     let error = broke(guest.call(&Request::new("POST", "/x")).unwrap_err());
     assert_eq!(
         (error.rule(), error.guest.as_str(), error.request.as_deref()),
         (Rule::CallTrap, "traps_on_post", Some("POST /x"))
     );
+    assert_eq!(guest.memory_size(), None, "`call` drops the broken instance at once");
     assert_eq!(guest.call(&get()).unwrap().status, 200);
     assert_eq!(guest.instances(), 2);
+}
+
+#[test]
+fn an_answer_read_in_place_is_the_calls_response_and_a_broken_instance_goes_at_the_next_call() {
+    let mut guest = traps_on_post().guest();
+    let in_place = guest.answer(&get()).unwrap().into_owned();
+    assert_eq!(in_place, guest.call(&get()).unwrap());
+    assert_eq!(broke(guest.answer(&Request::new("POST", "/x")).unwrap_err()).rule(), Rule::CallTrap);
+    // The broken instance is stale: it counts as gone, and the next call replaces it.
+    assert_eq!((guest.memory_size(), guest.instances()), (None, 1));
+    assert_eq!(guest.answer(&get()).unwrap().status, 200);
+    assert_eq!(guest.instances(), 2);
+    assert!(guest.memory_size().is_some());
 }
 
 #[test]
