@@ -184,7 +184,7 @@ pub struct Generator {
 }
 
 /// The special values a generated vector contains besides pseudo-random finite values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fill {
     /// Finite values in [-1000, 1000] only (for i32: the whole i32 range).
