@@ -217,7 +217,10 @@ impl<'r> Layout<'r> {
             // The last word first, so that the padding is zero once the length and data are in.
             block[padded - 4..].copy_from_slice(&[0; 4]);
             block[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-            block[4..4 + bytes.len()].copy_from_slice(bytes);
+            // Most requests have an empty body and no headers, which need no call to `memcpy`.
+            if !bytes.is_empty() {
+                block[4..4 + bytes.len()].copy_from_slice(bytes);
+            }
             at += padded as u32;
             rest = tail;
         }
