@@ -7,8 +7,9 @@
 //! guest and the route are plain:
 //!
 //! - `call` / `rust-conservative/GET /`: one round trip through [`Guest::answer`] on a live
-//!   instance, which reads the response in place as `gomode-host serve` does, under `HostConfig::default()` (profile `gomode`), for `GET /`, `GET /json`,
-//!   `GET /simd`, `POST /simd/sum_f64` with a two-element body, and `POST /echo` with 1 KB.
+//!   instance, which reads the response in place as `gomode-host serve` does, under
+//!   `HostConfig::default()` (profile `gomode`), for `GET /`, `GET /json`, `GET /simd`,
+//!   `POST /simd/sum_f64` with a two-element body, and `POST /echo` with 1 KB.
 //! - `start` / `rust-conservative`: a fresh instance and its init (`GuestModule::guest()`, then
 //!   `Guest::start`), which is what a host pays when it adds an instance or replaces a broken one.
 //! - `load` / `rust-conservative/compile` and `rust-conservative/from cache`: `Host::load_bytes`
