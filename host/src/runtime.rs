@@ -264,17 +264,16 @@ impl Guest {
     /// returns the response with its own copy of the body. On an
     /// [`GuestModule::async_guest`], this must not be called on an async runtime's thread.
     pub fn call(&mut self, request: &Request) -> Result<Response<'static>, Error> {
-        self.block_on(|guest| guest.call_async(request))
+        let response = self.answer(request).map(Response::into_owned);
+        self.drop_stale();
+        response
     }
 
     /// [`Guest::call`] for an async runtime. If the future is dropped before it finishes, the
     /// instance it stopped in is dropped too, at the next call.
     pub async fn call_async(&mut self, request: &Request) -> Result<Response<'static>, Error> {
         let response = self.answer_async(request).await.map(Response::into_owned);
-        if self.stale {
-            // The call broke the instance: nothing borrows it any more, so it goes now.
-            self.live = None;
-        }
+        self.drop_stale();
         response
     }
 
@@ -283,36 +282,52 @@ impl Guest {
     /// when the caller copies them anyway, as a server does into its HTTP response. An instance
     /// that the call broke is dropped at the next call.
     pub fn answer(&mut self, request: &Request) -> Result<Response<'_>, Error> {
-        self.block_on(|guest| guest.answer_async(request))
+        if self.mode == Mode::Async {
+            return wasmtime_wasi::runtime::in_tokio(self.answer_async(request));
+        }
+        // A synchronous instance is served on this stack, without a future (`Live::serve_now`).
+        if self.stale || self.live.is_none() {
+            let made = instance::now(std::pin::pin!(self.make_live()));
+            made.map_err(|error| self.unmade(error, request))?;
+        } else {
+            self.stale = true;
+        }
+        let live = self.live.as_mut().expect("the instance was just made");
+        let mut result = live.serve_now(request);
+        served(&mut self.stale, &mut result, request);
+        result
     }
 
     /// [`Guest::answer`] for an async runtime. If the future is dropped before it finishes, the
     /// instance it stopped in is dropped too, at the next call.
     pub async fn answer_async(&mut self, request: &Request) -> Result<Response<'_>, Error> {
         // Awaited only when there is an instance to make, so that a call's future is small.
-        let made = if self.stale || self.live.is_none() {
-            self.make_live().await
+        if self.stale || self.live.is_none() {
+            let made = self.make_live().await;
+            made.map_err(|error| self.unmade(error, request))?;
         } else {
             self.stale = true;
-            Ok(())
-        };
-        if let Err(mut error) = made {
-            self.stale = false;
-            error.request = Some(request.summary());
-            return Err(Error::Guest(error));
         }
         // The field itself, not a method's borrow of all of `self`, so that the flag can be set
         // while the response borrows the instance.
         let live = self.live.as_mut().expect("the instance was just made");
-        let result = live.serve(request).await;
-        self.stale = matches!(&result, Err(Error::Guest(error)) if error.rule().poisons_instance());
-        result.map_err(|error| match error {
-            Error::Guest(mut error) => {
-                error.request = Some(request.summary());
-                Error::Guest(error)
-            }
-            Error::Host(error) => Error::Host(error),
-        })
+        let mut result = live.serve(request).await;
+        served(&mut self.stale, &mut result, request);
+        result
+    }
+
+    /// The error of a call that could not make its instance; the next call tries again.
+    fn unmade(&mut self, mut error: GuestError, request: &Request) -> Error {
+        self.stale = false;
+        error.request = Some(request.summary());
+        Error::Guest(error)
+    }
+
+    /// Drops an instance that the last call broke, now that nothing borrows it.
+    fn drop_stale(&mut self) {
+        if self.stale {
+            self.live = None;
+        }
     }
 
     /// Runs `call` to the end on this thread: a synchronous guest's futures are ready at once,
@@ -339,5 +354,17 @@ impl Guest {
             self.live = Some(Box::pin(Live::start(&self.module, self.upstream.clone(), self.mode)).await?);
         }
         Ok(())
+    }
+}
+
+/// Names the request in a served call's error, and sets `stale` when the error broke the
+/// instance, so that the next call replaces it. The result is changed in place, because moving a
+/// response costs a copy.
+#[inline]
+fn served(stale: &mut bool, result: &mut Result<Response<'_>, Error>, request: &Request) {
+    *stale = false;
+    if let Err(Error::Guest(error)) = result {
+        *stale = error.rule().poisons_instance();
+        error.request = Some(request.summary());
     }
 }
