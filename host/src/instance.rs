@@ -438,17 +438,18 @@ impl Live {
     #[inline]
     fn read(&self, request: &Request, response_ptr: u32, fetches: u32) -> Result<Response<'_>, Error> {
         let memory = self.memory.data(&self.store);
-        let read = match self.profile {
+        let mut read = match self.profile {
             Profile::Abi => response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some),
             Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
         };
+        // Completed where it lies, and then moved once, into the result.
+        if let Ok(Some(response)) = &mut read {
+            response.stdout = self.store.data().stdout.take();
+            response.stderr = self.store.data().stderr.take();
+            response.fetches = fetches;
+        }
         match read {
-            Ok(Some(mut response)) => {
-                response.stdout = self.store.data().stdout.take();
-                response.stderr = self.store.data().stderr.take();
-                response.fetches = fetches;
-                Ok(response)
-            }
+            Ok(Some(response)) => Ok(response),
             Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
             Err(violation) => Err(self.error(violation).into()),
         }
