@@ -293,8 +293,11 @@ impl Guest {
             self.stale = true;
         }
         let live = self.live.as_mut().expect("the instance was just made");
-        let mut result = live.serve_now(request);
-        served(&mut self.stale, &mut result, request);
+        let result = live.serve_now(request);
+        if result.is_err() {
+            return failed(&mut self.stale, result, request);
+        }
+        self.stale = false;
         result
     }
 
@@ -311,8 +314,11 @@ impl Guest {
         // The field itself, not a method's borrow of all of `self`, so that the flag can be set
         // while the response borrows the instance.
         let live = self.live.as_mut().expect("the instance was just made");
-        let mut result = live.serve(request).await;
-        served(&mut self.stale, &mut result, request);
+        let result = live.serve(request).await;
+        if result.is_err() {
+            return failed(&mut self.stale, result, request);
+        }
+        self.stale = false;
         result
     }
 
@@ -357,14 +363,17 @@ impl Guest {
     }
 }
 
-/// Names the request in a served call's error, and sets `stale` when the error broke the
-/// instance, so that the next call replaces it. The result is changed in place, because moving a
-/// response costs a copy.
-#[inline]
-fn served(stale: &mut bool, result: &mut Result<Response<'_>, Error>, request: &Request) {
-    *stale = false;
-    if let Err(Error::Guest(error)) = result {
-        *stale = error.rule().poisons_instance();
-        error.request = Some(request.summary());
-    }
+/// A failed call's result, with the request named in its error; `stale` is set when the error
+/// broke the instance, so that the next call replaces it. (Kept out of the successful call's path,
+/// where it would cost a copy of the response.)
+#[cold]
+fn failed<'a>(stale: &mut bool, result: Result<Response<'a>, Error>, request: &Request) -> Result<Response<'a>, Error> {
+    *stale = matches!(&result, Err(Error::Guest(error)) if error.rule().poisons_instance());
+    result.map_err(|error| match error {
+        Error::Guest(mut error) => {
+            error.request = Some(request.summary());
+            Error::Guest(error)
+        }
+        Error::Host(error) => Error::Host(error),
+    })
 }
