@@ -197,8 +197,11 @@ pub fn read_gomode_response(
         ));
     }
     let slot = |i: u32| base + i * zerobuf::SLOT_SIZE;
-    let tag = |i: u32| memory[slot(i) as usize];
-    let wrong = |rule: Rule, what: &str, i: u32, expected: &str| {
+    // The three slots lie inside memory (checked above), and are read from one array.
+    let slots: &[u8; 48] = memory[base as usize..end as usize].try_into().expect("three slots");
+    let tag = |i: usize| slots[16 * i];
+    let payload_a = |i: usize| u32::from_le_bytes(slots[16 * i + 4..16 * i + 8].try_into().expect("four bytes"));
+    let wrong = |rule: Rule, what: &str, i: usize, expected: &str| {
         Violation::new(
             rule,
             format!(
@@ -213,7 +216,7 @@ pub fn read_gomode_response(
     if tag(0) != Tag::I32 as u8 {
         return Err(wrong(Rule::ResponseStatus, "status", 0, "tag 2 (i32)"));
     }
-    let status = zerobuf::read_slot(memory, slot(0)).map_err(bounds)?.a as i32;
+    let status = payload_a(0) as i32;
     if status == -1 {
         return Ok(None);
     }
@@ -230,7 +233,7 @@ pub fn read_gomode_response(
         return Err(wrong(Rule::ResponseContentType, "content type", 1, "tag 4 (string)"));
     }
     // GoMode decodes with a default `TextDecoder`: lossily, and without a leading byte order mark.
-    let raw = zerobuf::read_payload(memory, slot(1)).map_err(bounds)?;
+    let raw = zerobuf::payload_at(memory, payload_a(1)).map_err(bounds)?;
     let content_type = match plain_value(raw) {
         // Nothing to decode or trim, and nothing that `headers.set` refuses.
         Some(text) => Cow::Borrowed(text),
@@ -252,7 +255,7 @@ pub fn read_gomode_response(
     if body_tag != Tag::String as u8 && body_tag != Tag::Bytes as u8 {
         return Err(wrong(Rule::ResponseBody, "body", 2, "tag 4 (string) or 8 (bytes)"));
     }
-    let bytes = zerobuf::read_payload(memory, slot(2)).map_err(bounds)?;
+    let bytes = zerobuf::payload_at(memory, payload_a(2)).map_err(bounds)?;
     let bytes = if profile::drops_body(status) { &[][..] } else { bytes };
     let text = if body_tag == Tag::String as u8 { zerobuf::utf8(bytes).ok() } else { None };
     let body = match text {
@@ -262,7 +265,7 @@ pub fn read_gomode_response(
 
     let mut headers = Vec::new();
     let stray = |message: String| Violation::new(Rule::GomodeHeaders, message);
-    if end + u64::from(zerobuf::SLOT_SIZE) <= memory.len() as u64 && tag(3) == Tag::String as u8 {
+    if end + u64::from(zerobuf::SLOT_SIZE) <= memory.len() as u64 && memory[slot(3) as usize] == Tag::String as u8 {
         if let Some(features) = features
             && features & FEATURE_RESPONSE_HEADERS == 0
         {

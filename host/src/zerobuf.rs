@@ -229,10 +229,14 @@ pub fn read_bytes(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
 /// Reads the `[len u32][len bytes]` payload that payload A of the slot at `slot_addr` points
 /// to, whatever the slot's tag, as GoMode's Worker reads the content type and the body.
 pub fn read_payload(mem: &[u8], slot_addr: u32) -> Result<&[u8], ZbError> {
-    let slot = read_slot(mem, slot_addr)?;
-    let len = bytes_at(mem, "string header", u64::from(slot.a), 4)?;
-    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
-    bytes_at(mem, "string data", u64::from(slot.a) + 4, u64::from(len))
+    payload_at(mem, read_slot(mem, slot_addr)?.a)
+}
+
+/// Reads the `[len u32][len bytes]` payload at `addr`, a slot's payload A.
+pub(crate) fn payload_at(mem: &[u8], addr: u32) -> Result<&[u8], ZbError> {
+    let len = bytes_at(mem, "string header", u64::from(addr), 4)?;
+    let len = u32::from_le_bytes(len.try_into().expect("four bytes"));
+    bytes_at(mem, "string data", u64::from(addr) + 4, u64::from(len))
 }
 
 /// `bytes` as UTF-8 text, as [`std::str::from_utf8`] reads it, with a fast path for ASCII: the
