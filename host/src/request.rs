@@ -44,6 +44,7 @@ impl Request {
     }
 
     /// The request's four slot texts under `profile`, computed once per call.
+    #[inline]
     pub(crate) fn layout(&self, profile: Profile) -> Result<Layout<'_>, HostError> {
         let bad = |reason: String| HostError::BadRequest { request: self.summary(), reason };
         if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
