@@ -438,18 +438,15 @@ impl Live {
     #[inline]
     fn read(&self, request: &Request, response_ptr: u32, fetches: u32) -> Result<Response<'_>, Error> {
         let memory = self.memory.data(&self.store);
-        let mut read = match self.profile {
-            Profile::Abi => response::read_response(memory, response_ptr, self.declared.response_headers()).map(Some),
-            Profile::Gomode => response::read_gomode_response(memory, response_ptr, self.features_export),
+        let read = match self.profile {
+            Profile::Abi => response::read_slots(memory, response_ptr, self.declared.response_headers()).map(Some),
+            Profile::Gomode => response::read_gomode_slots(memory, response_ptr, self.features_export),
         };
-        // Completed where it lies, and then moved once, into the result.
-        if let Ok(Some(response)) = &mut read {
-            response.stdout = self.store.data().stdout.take();
-            response.stderr = self.store.data().stderr.take();
-            response.fetches = fetches;
-        }
         match read {
-            Ok(Some(response)) => Ok(response),
+            // Made where the caller wants it, rather than moved there.
+            Ok(Some(slots)) => {
+                Ok(slots.response_with(self.store.data().stdout.take(), self.store.data().stderr.take(), fetches))
+            }
             Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
             Err(violation) => Err(self.error(violation).into()),
         }

@@ -84,9 +84,39 @@ impl Response<'_> {
     }
 }
 
+/// What the response slots hold: a [`Response`] without what the call adds to it. A runtime
+/// makes its response from this, in place, rather than moving a finished one.
+#[derive(Debug)]
+pub(crate) struct Slots<'a> {
+    pub(crate) status: u16,
+    pub(crate) content_type: Cow<'a, str>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Body<'a>,
+}
+
+impl<'a> Slots<'a> {
+    /// The response these slots are, with nothing printed and no fetches.
+    fn response(self) -> Response<'a> {
+        self.response_with(String::new(), String::new(), 0)
+    }
+
+    /// The response these slots are, after a call that printed `stdout` and `stderr` and asked
+    /// for `fetches` outbound fetches.
+    #[inline]
+    pub(crate) fn response_with(self, stdout: String, stderr: String, fetches: u32) -> Response<'a> {
+        let Slots { status, content_type, headers, body } = self;
+        Response { status, content_type, headers, body, stdout, stderr, panic: None, fetches }
+    }
+}
+
 /// Reads and validates the response slots at `base` of `memory`. `headers` says whether the
 /// guest declared the response-headers feature, which makes the host read a fourth slot.
 pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response<'_>, Violation> {
+    read_slots(memory, base, headers).map(Slots::response)
+}
+
+/// [`read_response`], up to the [`Response`] itself.
+pub(crate) fn read_slots(memory: &[u8], base: u32, headers: bool) -> Result<Slots<'_>, Violation> {
     let slots: u32 = if headers { 4 } else { 3 };
     let end = u64::from(base) + u64::from(slots * zerobuf::SLOT_SIZE);
     if end > memory.len() as u64 {
@@ -144,16 +174,7 @@ pub fn read_response(memory: &[u8], base: u32, headers: bool) -> Result<Response
             _ => return Err(wrong(Rule::ResponseHeaders, "headers", 3, "tag 0 (null) or 4 (string)")),
         }
     }
-    Ok(Response {
-        status: code as u16,
-        content_type,
-        headers: lines,
-        body,
-        stdout: String::new(),
-        stderr: String::new(),
-        panic: None,
-        fetches: 0,
-    })
+    Ok(Slots { status: code as u16, content_type, headers: lines, body })
 }
 
 /// Parses `name: value\n` lines; every line ends in `\n` and every name is an HTTP token.
@@ -189,6 +210,15 @@ pub fn read_gomode_response(
     base: u32,
     features: Option<i32>,
 ) -> Result<Option<Response<'_>>, Violation> {
+    Ok(read_gomode_slots(memory, base, features)?.map(Slots::response))
+}
+
+/// [`read_gomode_response`], up to the [`Response`] itself.
+pub(crate) fn read_gomode_slots(
+    memory: &[u8],
+    base: u32,
+    features: Option<i32>,
+) -> Result<Option<Slots<'_>>, Violation> {
     let end = u64::from(base) + 3 * u64::from(zerobuf::SLOT_SIZE);
     if end > memory.len() as u64 {
         return Err(Violation::new(
@@ -279,16 +309,7 @@ pub fn read_gomode_response(
             .map_err(|err| stray(format!("slot 3 is not UTF-8 ({err}), so it cannot be header lines")))?;
         headers = parse_gomode_header_lines(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(stray)?;
     }
-    Ok(Some(Response {
-        status: status as u16,
-        content_type,
-        headers,
-        body,
-        stdout: String::new(),
-        stderr: String::new(),
-        panic: None,
-        fetches: 0,
-    }))
+    Ok(Some(Slots { status: status as u16, content_type, headers, body }))
 }
 
 /// `bytes` as text when it is a header value that needs no decoding, trimming or checking:
