@@ -298,7 +298,8 @@ impl Live {
     /// drives a request through these steps; [`Live::serve_now`] takes the same ones for
     /// `Guest::answer`, and the two differ only in how they wait.
     pub(crate) async fn serve(&mut self, request: &Request) -> Result<Response<'_>, Error> {
-        let layout = self.begin(request)?;
+        let layout = request.layout(self.profile)?;
+        self.begin(request, &layout)?;
         if let Some(wanted) = self.scratch_wanted(&layout) {
             self.grow_scratch(wanted).await?;
         }
@@ -339,7 +340,8 @@ impl Live {
     #[inline]
     pub(crate) fn serve_now(&mut self, request: &Request) -> Result<Response<'_>, Error> {
         debug_assert_eq!(self.mode, Mode::Sync, "only a synchronous instance is called on the caller's stack");
-        let layout = self.begin(request)?;
+        let layout = request.layout(self.profile)?;
+        self.begin(request, &layout)?;
         if let Some(wanted) = self.scratch_wanted(&layout) {
             now(pin!(self.grow_scratch(wanted)))?;
         }
@@ -362,13 +364,13 @@ impl Live {
         self.read(request, response_ptr, fetches)
     }
 
-    /// The first step of a request: forgets the output of earlier calls, lays the request out
-    /// and checks that it fits the profile's scratch and the memory limit.
+    /// The first step of a request, once it is laid out: forgets the output of earlier calls and
+    /// checks that the layout fits the profile's scratch and the memory limit. (The layout is
+    /// made by the caller, where it stays: moving it costs more than making it.)
     #[inline]
-    fn begin<'r>(&self, request: &'r Request) -> Result<Layout<'r>, Error> {
+    fn begin(&self, request: &Request, layout: &Layout<'_>) -> Result<(), Error> {
         self.store.data().stdout.take();
         self.store.data().stderr.take();
-        let layout = request.layout(self.profile)?;
         let needed = layout.len();
         if self.profile == Profile::Gomode {
             let written = layout.gomode_len();
@@ -390,7 +392,7 @@ impl Live {
             let (request, limit) = (request.summary(), self.memory_limit as u64);
             return Err(HostError::RequestTooLarge { request, needed, limit }.into());
         }
-        Ok(layout)
+        Ok(())
     }
 
     /// How large a scratch to ask for when `layout` does not fit the current one (only under
