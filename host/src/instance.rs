@@ -3,9 +3,9 @@
 //! [`Live::start`] instantiates the module with WASI preview1, runs its init once, reads its ABI
 //! declarations and allocates the request scratch through the guest's `malloc`. [`Live::serve`]
 //! (or [`Live::serve_now`], the same steps on the caller's stack) writes one request into the
-//! scratch, calls `handle_zerobuf` under the deadline and the memory
-//! limit, and reads the response. Every way the guest can fail is classified here into the rule
-//! it broke; what the host cannot do (a request too large for any guest) is a [`HostError`].
+//! scratch, calls `handle_zerobuf` under the deadline and the memory limit, and reads the
+//! response. Every way the guest can fail is classified here into the rule it broke; what the
+//! host cannot do (a request too large for any guest) is a [`HostError`].
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -304,6 +304,7 @@ impl Live {
             self.grow_scratch(wanted).await?;
         }
         let mut fetches = 0;
+        // After a fetch: the record's address and the call index, for slots 4 and 5 of the replay.
         let mut replay = None;
         let response_ptr = loop {
             self.write_request(request, &layout, replay)?;
@@ -399,7 +400,8 @@ impl Live {
     /// `abi`: GoMode's scratch is fixed, and [`Live::begin`] refused what does not fit it).
     #[inline]
     fn scratch_wanted(&self, layout: &Layout<'_>) -> Option<u32> {
-        // `needed` is under the memory limit, which is under 4 GiB on wasm32 hosts that keep it.
+        // The layout is under the memory limit (`begin` checked), which is under 4 GiB on wasm32
+        // hosts that keep it.
         (layout.len() > u64::from(self.scratch_len))
             .then(|| u32::try_from(layout.len()).ok().and_then(u32::checked_next_power_of_two).unwrap_or(u32::MAX))
     }
