@@ -283,7 +283,7 @@ impl Guest {
     /// that the call broke is dropped at the next call.
     pub fn answer(&mut self, request: &Request) -> Result<Response<'_>, Error> {
         if self.mode == Mode::Async {
-            return wasmtime_wasi::runtime::in_tokio(self.answer_async(request));
+            return self.block_on(|guest| guest.answer_async(request));
         }
         // A synchronous instance is served on this stack, without a future (`Live::serve_now`).
         if self.stale || self.live.is_none() {
