@@ -203,7 +203,8 @@ fn run(cmd: Cmd<'_>, env: &str, dry_run: bool) -> anyhow::Result<()> {
     Ok(cmd.run()?)
 }
 
-/// Runs `cargo build` of `guest-rust` with `args` and copies the module to `out`.
+/// Runs `cargo build` of `guest-rust` with `args`, under the workspace's `guest` profile (release
+/// with link-time optimization), and copies the module to `out`.
 ///
 /// Each module has its own cargo target folder, `target/guest-builds/<module>`: cargo keeps one
 /// fingerprint for a cdylib whatever its features, and does not tell kernel objects
@@ -213,8 +214,8 @@ pub fn build_guest_rust(sh: &Shell, args: &[&str], out: &Path, dry_run: bool) ->
     let module = out.file_stem().context("a module path has a file name")?;
     let target_dir = Path::new("target/guest-builds").join(module);
     let build =
-        cmd!(sh, "cargo build --package guest-rust --release --target {TARGET} --target-dir {target_dir} {args...}");
-    let built = target_dir.join(TARGET).join("release/guest_rust.wasm");
+        cmd!(sh, "cargo build --package guest-rust --profile guest --target {TARGET} --target-dir {target_dir} {args...}");
+    let built = target_dir.join(TARGET).join("guest/guest_rust.wasm");
     if dry_run {
         println!("{build}\ncp {} {}", built.display(), out.display());
         return Ok(());
