@@ -51,9 +51,11 @@ pub struct Options {
     pub watch: bool,
 }
 
-/// Instances of one module that serve requests in turn.
+/// Instances of one module that serve requests in turn. Slots are boxed, so that taking one and
+/// putting it back moves a pointer rather than the instance's handle.
 struct Pool {
-    idle: Mutex<Vec<Slot>>,
+    #[expect(clippy::vec_box, reason = "a slot is large, and each request takes one out and puts it back")]
+    idle: Mutex<Vec<Box<Slot>>>,
     available: tokio::sync::Semaphore,
 }
 
@@ -61,7 +63,7 @@ struct Pool {
 /// is dropped midway because its client hung up (the guest then replaces the instance).
 struct Lease<'p> {
     pool: &'p Pool,
-    slot: Option<Slot>,
+    slot: Option<Box<Slot>>,
 }
 
 impl Drop for Lease<'_> {
@@ -193,13 +195,13 @@ impl Served {
         for id in 0..=options.instances {
             let mut guest = module.async_guest();
             guest.start_async().await.map_err(|err| anyhow::anyhow!("{err}"))?;
-            slots.push(Slot { id, guest });
+            slots.push(Box::new(Slot { id, guest }));
         }
         let singleton = slots.remove(0);
         Ok(Served {
             module,
             pool: Pool { available: tokio::sync::Semaphore::new(slots.len()), idle: Mutex::new(slots) },
-            singleton: tokio::sync::Mutex::new(singleton),
+            singleton: tokio::sync::Mutex::new(*singleton),
         })
     }
 }
@@ -209,18 +211,16 @@ async fn answer(
     state: Arc<State>,
     incoming: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
-    let started = Instant::now();
+    // The clock is read only for the access log.
+    let started = (!state.options.quiet).then(Instant::now);
     let (parts, body) = incoming.into_parts();
-    let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => body.to_bytes().to_vec(),
         Err(err) => return Ok(plain(413, format!("the request body cannot be read: {err}"))),
     };
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
+    let headers =
+        parts.headers.iter().map(|(name, value)| (name.as_str().to_owned(), text(value.as_bytes()))).collect();
     let served = state.served.read().unwrap_or_else(|e| e.into_inner()).clone();
     let durable = state.options.single
         || (state.options.profile == Profile::Gomode && (target == "/do" || target.starts_with("/do/")));
@@ -228,15 +228,15 @@ async fn answer(
         Some(rest) if durable && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) => {
             if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") }
         }
-        _ => target.clone(),
+        _ => target.to_owned(),
     };
     let request = Request { method: parts.method.as_str().to_owned(), path, headers, body };
     // The guest's response borrows its instance, so it becomes HTTP while the instance is held;
-    // what the log says of it comes after, once the instance's label is known.
+    // what the log says of it comes after.
     let ((response, trouble), instance) = if durable {
         let mut slot = served.singleton.lock().await;
         let answered = reply(slot.guest.answer_async(&request).await);
-        (answered, format!("do#{}", slot.guest.instances()))
+        (answered, Instance { durable: true, id: slot.id, generation: slot.guest.instances() })
     } else {
         let Ok(_permit) = served.pool.available.acquire().await else {
             return Ok(plain(503, "gomode-host: the instance pool is closed".into()));
@@ -248,7 +248,7 @@ async fn answer(
             return Ok(plain(500, "gomode-host: no idle instance under a free permit".into()));
         };
         let answered = reply(slot.guest.answer_async(&request).await);
-        (answered, format!("#{}.{}", slot.id, slot.guest.instances()))
+        (answered, Instance { durable: false, id: slot.id, generation: slot.guest.instances() })
     };
     match trouble {
         None => {}
@@ -263,7 +263,7 @@ async fn answer(
         }
         Some(Trouble::Failed(error)) => eprintln!("gomode-host: {error}"),
     }
-    if !state.options.quiet {
+    if let Some(started) = started {
         eprintln!(
             "{} {target} {} {}µs {instance}",
             parts.method,
@@ -272,6 +272,33 @@ async fn answer(
         );
     }
     Ok(response)
+}
+
+/// A header value as text, with U+FFFD for what is not UTF-8. (`from_utf8` first: it checks
+/// ASCII a word at a time, where `from_utf8_lossy` goes through its chunk iterator.)
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Which instance served a request, as the log names it: `#<slot>.<generation>` in the pool,
+/// `do#<generation>` for the Durable Object; the generation counts the slot's replacements.
+#[derive(Clone, Copy)]
+struct Instance {
+    durable: bool,
+    id: usize,
+    generation: u32,
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.durable {
+            true => write!(f, "do#{}", self.generation),
+            false => write!(f, "#{}.{}", self.id, self.generation),
+        }
+    }
 }
 
 /// A `text/plain` answer from `serve` itself.
