@@ -213,8 +213,10 @@ fn run(cmd: Cmd<'_>, env: &str, dry_run: bool) -> anyhow::Result<()> {
 pub fn build_guest_rust(sh: &Shell, args: &[&str], out: &Path, dry_run: bool) -> anyhow::Result<()> {
     let module = out.file_stem().context("a module path has a file name")?;
     let target_dir = Path::new("target/guest-builds").join(module);
-    let build =
-        cmd!(sh, "cargo build --package guest-rust --profile guest --target {TARGET} --target-dir {target_dir} {args...}");
+    let build = cmd!(
+        sh,
+        "cargo build --package guest-rust --profile guest --target {TARGET} --target-dir {target_dir} {args...}"
+    );
     let built = target_dir.join(TARGET).join("guest/guest_rust.wasm");
     if dry_run {
         println!("{build}\ncp {} {}", built.display(), out.display());
