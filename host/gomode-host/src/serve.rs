@@ -145,7 +145,10 @@ async fn serve(options: Options, host: Host) -> anyhow::Result<()> {
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let service = service_fn(move |request| answer(state.clone(), request));
-                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                // A response goes out as one buffer, its head and body copied together: a guest's
+                // answer is usually small, and one plain write costs less than hyper's queue of
+                // buffers (13,331 -> 12,905 instructions per `GET /`), at one more copy of a large body.
+                let connection = http1::Builder::new().writev(false).serve_connection(TokioIo::new(stream), service);
                 tokio::spawn(graceful.watch(connection));
             }
             () = &mut stop => break,
