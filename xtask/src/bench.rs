@@ -94,6 +94,8 @@ pub fn run(sh: &Shell, flags: &flags::Bench) -> anyhow::Result<()> {
         }
     }
 
+    // The date and the load average are the ones the measurements start with.
+    let context = Context::gather(sh, &wrk.version, node.as_ref().ok(), flags, warmup, duration);
     // The best run of each server and route, by index; a run with error answers wins, so that
     // it is reported (and fails the command) rather than hidden by a good one.
     let mut best: Vec<Vec<Option<Measured>>> = servers.iter().map(|_| ROUTES.iter().map(|_| None).collect()).collect();
@@ -165,7 +167,6 @@ pub fn run(sh: &Shell, flags: &flags::Bench) -> anyhow::Result<()> {
         })
         .collect();
 
-    let context = Context::gather(sh, &wrk.version, node.as_ref().ok(), flags, warmup, duration);
     let report =
         Report { context, rows, skipped, notes, commands: servers.iter().map(|s| s.shown(sh, &instances)).collect() };
     let markdown = report.markdown();
