@@ -108,12 +108,13 @@ pub fn run(sh: &Shell, flags: &flags::Bench) -> anyhow::Result<()> {
             if dead[i] {
                 continue;
             }
-            step(&format!("round {round} of {ROUNDS}: {} {}", server.kind.name(), server.guest));
+            let label = server.label();
+            step(&format!("round {round} of {ROUNDS}: {label}"));
             let mut running = match Running::start(sh, server, &instances) {
                 Ok(running) => running,
                 Err(reason) => {
-                    println!("bench: skipping {} {}: {reason}", server.kind.name(), server.guest);
-                    skipped.push((format!("{} {}", server.kind.name(), server.guest), reason));
+                    println!("bench: skipping {label}: {reason}");
+                    skipped.push((label, reason));
                     dead[i] = true;
                     continue;
                 }
@@ -122,7 +123,7 @@ pub fn run(sh: &Shell, flags: &flags::Bench) -> anyhow::Result<()> {
                 let url = format!("{}{route}", running.url);
                 let measured =
                     wrk_run(sh, &wrk.path, &url, warmup).and_then(|_| wrk_run(sh, &wrk.path, &url, duration));
-                let what = format!("{} {} GET {route} (round {round})", server.kind.name(), server.guest);
+                let what = format!("{label} GET {route} (round {round})");
                 let measured = match measured {
                     Ok(measured) => measured,
                     Err(err) => {
@@ -153,7 +154,7 @@ pub fn run(sh: &Shell, flags: &flags::Bench) -> anyhow::Result<()> {
                 }
             }
             if let Some(note) = running.stop(sh) {
-                notes.push(format!("{} {} (round {round}): {note}", server.kind.name(), server.guest));
+                notes.push(format!("{label} (round {round}): {note}"));
             }
         }
     }
@@ -295,11 +296,16 @@ impl Server {
         }
     }
 
+    /// The server and its guest, as the log and the report name them: `V8 model rust-leaking`.
+    fn label(&self) -> String {
+        format!("{} {}", self.kind.name(), self.guest)
+    }
+
     /// The command as the report shows it, relative to the workspace root.
     fn shown(&self, sh: &Shell, instances: &str) -> (String, String) {
         let text = self.command(sh, "127.0.0.1:PORT", instances).to_string();
         let root = format!("{}/", sh.current_dir().display());
-        (format!("{} {}", self.kind.name(), self.guest), text.replace(&root, ""))
+        (self.label(), text.replace(&root, ""))
     }
 }
 

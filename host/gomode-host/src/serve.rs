@@ -297,10 +297,7 @@ struct Instance {
 
 impl std::fmt::Display for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.durable {
-            true => write!(f, "do#{}", self.generation),
-            false => write!(f, "#{}.{}", self.id, self.generation),
-        }
+        if self.durable { write!(f, "do#{}", self.generation) } else { write!(f, "#{}.{}", self.id, self.generation) }
     }
 }
 
