@@ -100,12 +100,36 @@ impl ResourceLimiter for Limiter {
 
 /// What one call into `handle_zerobuf` came to ([`Live::returned`]).
 enum Step {
+    /// The request is answered.
+    Ended(Ended),
+    /// The guest asks for an outbound fetch; the handler runs again with its result.
+    Fetch(Box<fetch::FetchRequest>),
+}
+
+/// How the last call into `handle_zerobuf` of a request ended.
+enum Ended {
     /// The guest answered; its response slots are at this address.
     Answer(u32),
     /// The guest trapped or exited under `gomode`, which answers 500 `panic: …`.
     Panic(Box<Response<'static>>),
-    /// The guest asks for an outbound fetch; the handler runs again with its result.
-    Fetch(Box<fetch::FetchRequest>),
+}
+
+/// The error of a failed request, with the request named in it; `stale` is set when the error
+/// broke the instance, so that the next call replaces it, and cleared otherwise. (Out of line, so
+/// that the successful call's path stays short.)
+#[cold]
+fn failed(error: Error, request: &Request, stale: &mut bool) -> Error {
+    match error {
+        Error::Guest(mut error) => {
+            *stale = error.rule().poisons_instance();
+            error.request = Some(request.summary());
+            Error::Guest(error)
+        }
+        Error::Host(error) => {
+            *stale = false;
+            Error::Host(error)
+        }
+    }
 }
 
 /// Where in the instance's life an error happened; it decides which rule a trap breaks.
@@ -296,8 +320,16 @@ impl Live {
     /// Writes `request` into the scratch (under `abi`, growing it first when it is too small),
     /// calls `handle_zerobuf` and reads the response, as the profile says. `Guest::answer_async`
     /// drives a request through these steps; [`Live::serve_now`] takes the same ones for
-    /// `Guest::answer`, and the two differ only in how they wait.
-    pub(crate) async fn serve(&mut self, request: &Request) -> Result<Response<'_>, Error> {
+    /// `Guest::answer`, and the two differ only in how they wait. `stale` is left set when the
+    /// call broke the instance, and cleared otherwise.
+    pub(crate) async fn serve(&mut self, request: &Request, stale: &mut bool) -> Result<Response<'_>, Error> {
+        let ended = self.run(request).await;
+        self.finish(request, ended, stale)
+    }
+
+    /// [`Live::serve`] up to the end of the last call into the guest: what it ended in, and how
+    /// many fetches it took.
+    async fn run(&mut self, request: &Request) -> Result<(Ended, u32), Error> {
         let layout = request.layout(self.profile)?;
         self.begin(request, &layout)?;
         if let Some(wanted) = self.scratch_wanted(&layout) {
@@ -306,13 +338,12 @@ impl Live {
         let mut fetches = 0;
         // After a fetch: the record's address and the call index, for slots 4 and 5 of the replay.
         let mut replay = None;
-        let response_ptr = loop {
+        loop {
             self.write_request(request, &layout, replay)?;
             self.arm();
             let returned = invoke(&mut self.store, self.mode, &self.handle, self.scratch as i32).await;
             match self.returned(returned, fetches)? {
-                Step::Answer(response_ptr) => break response_ptr,
-                Step::Panic(response) => return Ok(Response { fetches, ..*response }),
+                Step::Ended(ended) => return Ok((ended, fetches)),
                 Step::Fetch(wanted) => {
                     fetches += 1;
                     let call_index = wanted.call_index;
@@ -331,15 +362,21 @@ impl Live {
                     replay = Some((self.write_record(&result).await?, call_index));
                 }
             }
-        };
-        self.read(request, response_ptr, fetches)
+        }
     }
 
     /// [`Live::serve`] for a [`Mode::Sync`] instance, on the caller's stack: the same steps, with
     /// nothing to wait for. Polling a future instead, with its state and the moves of its result,
     /// cost `GET /` about 150 of its 2,370 instructions.
     #[inline]
-    pub(crate) fn serve_now(&mut self, request: &Request) -> Result<Response<'_>, Error> {
+    pub(crate) fn serve_now(&mut self, request: &Request, stale: &mut bool) -> Result<Response<'_>, Error> {
+        let ended = self.run_now(request);
+        self.finish(request, ended, stale)
+    }
+
+    /// [`Live::run`] on the caller's stack.
+    #[inline]
+    fn run_now(&mut self, request: &Request) -> Result<(Ended, u32), Error> {
         debug_assert_eq!(self.mode, Mode::Sync, "only a synchronous instance is called on the caller's stack");
         let layout = request.layout(self.profile)?;
         self.begin(request, &layout)?;
@@ -348,21 +385,38 @@ impl Live {
         }
         let mut fetches = 0;
         let mut replay = None;
-        let response_ptr = loop {
+        loop {
             self.write_request(request, &layout, replay)?;
             self.arm();
             let returned = self.handle.call(&mut self.store, self.scratch as i32);
             match self.returned(returned, fetches)? {
-                Step::Answer(response_ptr) => break response_ptr,
-                Step::Panic(response) => return Ok(Response { fetches, ..*response }),
+                Step::Ended(ended) => return Ok((ended, fetches)),
                 Step::Fetch(wanted) => {
                     fetches += 1;
                     let result = fetch::dispatch(&*self.upstream, &wanted);
                     replay = Some((now(pin!(self.write_record(&result)))?, wanted.call_index));
                 }
             }
-        };
-        self.read(request, response_ptr, fetches)
+        }
+    }
+
+    /// The last step of a request, after its last call into the guest: the response, made where
+    /// the caller wants it rather than moved there, or the error with the request named in it.
+    #[inline]
+    fn finish(
+        &self,
+        request: &Request,
+        ended: Result<(Ended, u32), Error>,
+        stale: &mut bool,
+    ) -> Result<Response<'_>, Error> {
+        match ended {
+            Ok((Ended::Answer(response_ptr), fetches)) => self.read(request, response_ptr, fetches, stale),
+            Ok((Ended::Panic(response), fetches)) => {
+                *stale = false;
+                Ok(Response { fetches, ..*response })
+            }
+            Err(error) => Err(failed(error, request, stale)),
+        }
     }
 
     /// The first step of a request, once it is laid out: forgets the output of earlier calls and
@@ -416,7 +470,7 @@ impl Live {
                 let error = self.failed(err, Phase::Call);
                 return match (self.profile, error.rule()) {
                     (Profile::Gomode, Rule::CallTrap | Rule::CallExit) => {
-                        Ok(Step::Panic(Box::new(panic_response(error))))
+                        Ok(Step::Ended(Ended::Panic(Box::new(panic_response(error)))))
                     }
                     _ => Err(error.into()),
                 };
@@ -424,7 +478,7 @@ impl Live {
         };
         let memory = self.memory.data(&self.store);
         if !(self.offers_fetch() && fetch::asks_for_fetch(memory, response_ptr)) {
-            return Ok(Step::Answer(response_ptr));
+            return Ok(Step::Ended(Ended::Answer(response_ptr)));
         }
         if fetches + 1 > self.max_fetches {
             let message = format!(
@@ -440,20 +494,35 @@ impl Live {
     /// The last step of a request: reads the response at `response_ptr` in place, as the
     /// profile says. It borrows guest memory until the caller's next call.
     #[inline]
-    fn read(&self, request: &Request, response_ptr: u32, fetches: u32) -> Result<Response<'_>, Error> {
+    fn read(
+        &self,
+        request: &Request,
+        response_ptr: u32,
+        fetches: u32,
+        stale: &mut bool,
+    ) -> Result<Response<'_>, Error> {
         let memory = self.memory.data(&self.store);
-        let read = match self.profile {
-            Profile::Abi => response::read_slots(memory, response_ptr, self.declared.response_headers()).map(Some),
-            Profile::Gomode => response::read_gomode_slots(memory, response_ptr, self.features_export),
+        // Each profile's arm makes its response in place: merged, the slots would be copied.
+        let error = match self.profile {
+            Profile::Gomode => match response::read_gomode_slots(memory, response_ptr, self.features_export) {
+                Ok(Some(slots)) => return Ok(self.answered(slots, fetches, stale)),
+                Ok(None) => HostError::FetchNotOffered { request: request.summary() }.into(),
+                Err(violation) => self.error(violation).into(),
+            },
+            Profile::Abi => match response::read_slots(memory, response_ptr, self.declared.response_headers()) {
+                Ok(slots) => return Ok(self.answered(slots, fetches, stale)),
+                Err(violation) => self.error(violation).into(),
+            },
         };
-        match read {
-            // Made where the caller wants it, rather than moved there.
-            Ok(Some(slots)) => {
-                Ok(slots.response_with(self.store.data().stdout.take(), self.store.data().stderr.take(), fetches))
-            }
-            Ok(None) => Err(HostError::FetchNotOffered { request: request.summary() }.into()),
-            Err(violation) => Err(self.error(violation).into()),
-        }
+        Err(failed(error, request, stale))
+    }
+
+    /// The response that `slots` are, after a call that took `fetches` fetches.
+    #[inline(always)]
+    fn answered<'a>(&self, slots: response::Slots<'a>, fetches: u32, stale: &mut bool) -> Response<'a> {
+        *stale = false;
+        let (stdout, stderr) = (self.store.data().stdout.take(), self.store.data().stderr.take());
+        slots.response_with(stdout, stderr, fetches)
     }
 
     /// Lays `layout` out in the scratch, straight into guest memory, which the caller made large

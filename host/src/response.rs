@@ -214,6 +214,7 @@ pub fn read_gomode_response(
 }
 
 /// [`read_gomode_response`], up to the [`Response`] itself.
+#[inline(always)]
 pub(crate) fn read_gomode_slots(
     memory: &[u8],
     base: u32,

@@ -293,12 +293,7 @@ impl Guest {
             self.stale = true;
         }
         let live = self.live.as_mut().expect("the instance was just made");
-        let result = live.serve_now(request);
-        if result.is_err() {
-            return failed(&mut self.stale, result, request);
-        }
-        self.stale = false;
-        result
+        live.serve_now(request, &mut self.stale)
     }
 
     /// [`Guest::answer`] for an async runtime. If the future is dropped before it finishes, the
@@ -314,12 +309,7 @@ impl Guest {
         // The field itself, not a method's borrow of all of `self`, so that the flag can be set
         // while the response borrows the instance.
         let live = self.live.as_mut().expect("the instance was just made");
-        let result = live.serve(request).await;
-        if result.is_err() {
-            return failed(&mut self.stale, result, request);
-        }
-        self.stale = false;
-        result
+        live.serve(request, &mut self.stale).await
     }
 
     /// The error of a call that could not make its instance; the next call tries again.
@@ -361,19 +351,4 @@ impl Guest {
         }
         Ok(())
     }
-}
-
-/// A failed call's result, with the request named in its error; `stale` is set when the error
-/// broke the instance, so that the next call replaces it. (Kept out of the successful call's path,
-/// where it would cost a copy of the response.)
-#[cold]
-fn failed<'a>(stale: &mut bool, result: Result<Response<'a>, Error>, request: &Request) -> Result<Response<'a>, Error> {
-    *stale = matches!(&result, Err(Error::Guest(error)) if error.rule().poisons_instance());
-    result.map_err(|error| match error {
-        Error::Guest(mut error) => {
-            error.request = Some(request.summary());
-            Error::Guest(error)
-        }
-        Error::Host(error) => Error::Host(error),
-    })
 }
