@@ -56,6 +56,12 @@ impl Capture {
         self.inner.written.store(true, Ordering::Release);
     }
 
+    /// Whether nothing was written since the last [`Capture::take`].
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        !self.inner.written.load(Ordering::Acquire)
+    }
+
     /// Returns what was written since the last call, as lossy UTF-8, and starts afresh.
     #[inline]
     pub fn take(&self) -> String {

@@ -521,8 +521,14 @@ impl Live {
     #[inline(always)]
     fn answered<'a>(&self, slots: response::Slots<'a>, fetches: u32, stale: &mut bool) -> Response<'a> {
         *stale = false;
-        let (stdout, stderr) = (self.store.data().stdout.take(), self.store.data().stderr.take());
-        slots.response_with(stdout, stderr, fetches)
+        let state = self.store.data();
+        // A response with nothing printed is made of constants and the slots alone, which the
+        // compiler writes straight into place; merged with `take`'s strings, it was built on the
+        // stack and copied, stalling on each copy.
+        if state.stdout.is_empty() && state.stderr.is_empty() {
+            return slots.response_with(String::new(), String::new(), fetches);
+        }
+        slots.response_with(state.stdout.take(), state.stderr.take(), fetches)
     }
 
     /// Lays `layout` out in the scratch, straight into guest memory, which the caller made large
