@@ -294,9 +294,12 @@ pub(crate) fn read_gomode_slots(
         None => Body::Bytes(Cow::Borrowed(bytes)),
     };
 
-    let mut headers = Vec::new();
     let stray = |message: String| Violation::new(Rule::GomodeHeaders, message);
-    if end + u64::from(zerobuf::SLOT_SIZE) <= memory.len() as u64 && memory[slot(3) as usize] == Tag::String as u8 {
+    // An expression, not an empty `Vec` that is assigned over: most responses have no headers,
+    // and with the assignment their empty `Vec` was built on the stack and copied.
+    let headers = if end + u64::from(zerobuf::SLOT_SIZE) <= memory.len() as u64
+        && memory[slot(3) as usize] == Tag::String as u8
+    {
         if let Some(features) = features
             && features & FEATURE_RESPONSE_HEADERS == 0
         {
@@ -308,8 +311,10 @@ pub(crate) fn read_gomode_slots(
         let text = zerobuf::read_payload(memory, slot(3)).map_err(|err| stray(format!("slot 3: {err}")))?;
         let text = std::str::from_utf8(text)
             .map_err(|err| stray(format!("slot 3 is not UTF-8 ({err}), so it cannot be header lines")))?;
-        headers = parse_gomode_header_lines(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(stray)?;
-    }
+        parse_gomode_header_lines(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(stray)?
+    } else {
+        Vec::new()
+    };
     Ok(Some(Slots { status: status as u16, content_type, headers, body }))
 }
 
