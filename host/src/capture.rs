@@ -67,7 +67,7 @@ impl Capture {
     pub fn take(&self) -> String {
         // Nothing written since the last take: no lock, no allocation. A write that races with
         // this check is kept for the next take, as if it had come just after this one.
-        if !self.inner.written.load(Ordering::Acquire) {
+        if self.is_empty() {
             return String::new();
         }
         self.take_written()
